@@ -1,0 +1,152 @@
+// Package config is foodpipe's one view of its settings. It is the only
+// package that touches viper: it merges flags, FOODPIPE_* environment
+// variables, a YAML file and defaults (in that order of precedence) into one
+// typed Config, validates it, and hands typed sections to the rest of the
+// program.
+//
+// Every setting has one name, used three ways: the flag --rate, the
+// environment variable FOODPIPE_RATE and the config file key "rate". The
+// struct tags below are the single source of that name, its help text and
+// whether it is a secret; Default holds every default.
+package config
+
+import (
+	"time"
+)
+
+// Config is the effective configuration of one foodpipe invocation.
+type Config struct {
+	// Output selects how results are printed on stdout.
+	Output   string   `key:"output" usage:"result format on stdout: text or json"`
+	Log      Log      `section:"logging"`
+	Kafka    Kafka    `section:"Kafka connection"`
+	Postgres Postgres `section:"PostgreSQL connection"`
+	Producer Producer `section:"producer tuning (produce and bench produce)"`
+	Produce  Produce  `section:"produce: the order generator"`
+	Consume  Consume  `section:"consume: the sink into PostgreSQL"`
+	Topics   Topics   `section:"topics init"`
+	Bench    Bench    `section:"bench"`
+	// File is the config file that was read, empty when none was.
+	File string `key:"-"`
+}
+
+// Log configures the structured logs written to stderr.
+type Log struct {
+	Level  string `key:"log-level" usage:"log level: debug, info, warn or error"`
+	Format string `key:"log-format" usage:"log format: auto (text on a terminal, json otherwise), text or json"`
+}
+
+// Kafka holds what every Kafka client of foodpipe needs to connect.
+type Kafka struct {
+	Brokers        []string      `key:"brokers" usage:"Kafka bootstrap brokers, host:port[,host:port…]"`
+	Topic          string        `key:"topic" usage:"the orders topic"`
+	DLQTopic       string        `key:"dlq-topic" usage:"the dead-letter topic (empty: <topic>.dlq)"`
+	ConnectTimeout time.Duration `key:"kafka-timeout" usage:"how long to wait for Kafka to answer at start before giving up"`
+	TLS            bool          `key:"kafka-tls" usage:"connect to Kafka with TLS"`
+	CAFile         string        `key:"kafka-ca-file" usage:"PEM file of CA certificates that sign the brokers' certificates (implies --kafka-tls)"`
+	CertFile       string        `key:"kafka-cert-file" usage:"PEM client certificate for mutual TLS (implies --kafka-tls)"`
+	KeyFile        string        `key:"kafka-key-file" usage:"PEM private key of --kafka-cert-file"`
+	SASLMechanism  string        `key:"kafka-sasl-mechanism" usage:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)"`
+	Username       string        `key:"kafka-username" usage:"SASL user name"`
+	Password       string        `key:"kafka-password" usage:"SASL password" secret:"true"`
+}
+
+// Postgres holds what the PostgreSQL side needs to connect.
+type Postgres struct {
+	DatabaseURL    string        `key:"database-url" usage:"PostgreSQL URL or key=value DSN; the standard PG* variables also apply" secret:"dsn"`
+	ConnectTimeout time.Duration `key:"db-timeout" usage:"how long to wait for PostgreSQL to answer at start before giving up"`
+}
+
+// Producer tunes the Kafka producer shared by produce and bench produce.
+type Producer struct {
+	Acks               string        `key:"acks" usage:"acknowledgements: all, leader or none (idempotence needs all)"`
+	Compression        string        `key:"compression" usage:"batch compression: snappy, lz4, zstd, gzip or none"`
+	Linger             time.Duration `key:"linger" usage:"how long a partition batch may wait to fill before it is sent"`
+	BatchMaxBytes      int           `key:"producer-batch-bytes" usage:"largest record batch the producer sends to one partition, in bytes"`
+	MaxBufferedRecords int           `key:"max-buffered-records" usage:"records held unacknowledged in memory before produce waits"`
+	DeliveryTimeout    time.Duration `key:"delivery-timeout" usage:"how long a record may keep being retried before it counts as failed"`
+	FlushTimeout       time.Duration `key:"flush-timeout" usage:"on shutdown, how long to wait for outstanding records to be acknowledged"`
+	ProgressInterval   time.Duration `key:"progress-interval" usage:"how often a progress line is logged (0: never)"`
+}
+
+// Produce configures the order generator behind foodpipe produce.
+type Produce struct {
+	Rate      float64       `key:"rate" usage:"orders per second (0: as fast as the broker accepts)"`
+	Count     int64         `key:"count" usage:"stop after this many orders (0: no limit)"`
+	Duration  time.Duration `key:"duration" usage:"stop after this long (0: no limit)"`
+	Seed      int64         `key:"seed" usage:"seed of the mock data: the same seed gives the same customers and picks"`
+	Customers int           `key:"customers" usage:"number of mock customers"`
+}
+
+// Consume configures the Kafka → PostgreSQL sink.
+type Consume struct {
+	Group         string `key:"group" usage:"consumer group"`
+	InstanceID    string `key:"instance-id" usage:"static group membership id (empty: dynamic membership)"`
+	BatchMaxRows  int    `key:"batch-rows" usage:"largest batch written to PostgreSQL in one transaction, in rows"`
+	BatchMaxBytes int    `key:"batch-bytes" usage:"largest batch written to PostgreSQL in one transaction, in record bytes"`
+	FetchMaxBytes int    `key:"fetch-max-bytes" usage:"most record bytes buffered from Kafka at once (bounds memory)"`
+}
+
+// Topics configures topics init.
+type Topics struct {
+	Partitions        int           `key:"partitions" usage:"partitions of the orders and dead-letter topics"`
+	ReplicationFactor int           `key:"replication-factor" usage:"replication factor of both topics"`
+	Retention         time.Duration `key:"retention" usage:"retention of the orders topic"`
+	DLQRetention      time.Duration `key:"dlq-retention" usage:"retention of the dead-letter topic"`
+	AddPartitions     bool          `key:"add-partitions" usage:"grow an existing topic that has fewer partitions than --partitions"`
+}
+
+// Bench configures the bench commands.
+type Bench struct {
+	Records       int64   `key:"records" usage:"records to produce"`
+	Throughput    float64 `key:"throughput" usage:"records per second (-1: unlimited)"`
+	WarmupRecords int64   `key:"warmup-records" usage:"records sent first and left out of the results"`
+	RecordSize    int     `key:"record-size" usage:"payload of random bytes of this size instead of generated orders (0: orders)"`
+	Keep          bool    `key:"keep" usage:"keep the bench topic and schema afterwards for inspection"`
+}
+
+// Default returns the configuration used when nothing else is set.
+func Default() Config {
+	return Config{
+		Output: "text",
+		Log:    Log{Level: "info", Format: "auto"},
+		Kafka: Kafka{
+			Brokers:        []string{"127.0.0.1:9092"},
+			Topic:          "food-orders",
+			ConnectTimeout: 10 * time.Second,
+		},
+		Postgres: Postgres{ConnectTimeout: 10 * time.Second},
+		Producer: Producer{
+			Acks:               "all",
+			Compression:        "snappy",
+			Linger:             10 * time.Millisecond,
+			BatchMaxBytes:      1 << 20,
+			MaxBufferedRecords: 10000,
+			DeliveryTimeout:    2 * time.Minute,
+			FlushTimeout:       10 * time.Second,
+			ProgressInterval:   5 * time.Second,
+		},
+		Produce: Produce{Rate: 10, Seed: 42, Customers: 100},
+		Consume: Consume{
+			Group:         "orders",
+			BatchMaxRows:  5000,
+			BatchMaxBytes: 8 << 20,
+			FetchMaxBytes: 16 << 20,
+		},
+		Topics: Topics{
+			Partitions:        3,
+			ReplicationFactor: 1,
+			Retention:         168 * time.Hour,
+			DLQRetention:      720 * time.Hour,
+		},
+		Bench: Bench{Records: 1_000_000, Throughput: -1, RecordSize: 0},
+	}
+}
+
+// DLQ returns the dead-letter topic: dlq-topic, or <topic>.dlq when unset.
+func (k Kafka) DLQ() string {
+	if k.DLQTopic != "" {
+		return k.DLQTopic
+	}
+	return k.Topic + ".dlq"
+}

@@ -1,0 +1,280 @@
+package config
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.yaml.in/yaml/v3"
+)
+
+// writeFile writes a config file into a fresh temp dir and returns its path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "foodpipe.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// flagSet defines the named keys as flags and parses args, like a command.
+func flagSet(t *testing.T, args []string, names ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs, names...)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestLoadPrecedence(t *testing.T) {
+	// rate is set by all four sources, count by three, customers by two,
+	// seed by one: each must come from the strongest source that sets it.
+	file := writeFile(t, "rate: 30\ncount: 300\ncustomers: 3000\nbrokers: [file:1, file:2]\n")
+	t.Setenv("FOODPIPE_RATE", "20")
+	t.Setenv("FOODPIPE_COUNT", "200")
+	t.Setenv("FOODPIPE_BROKERS", "env:1,env:2")
+	fs := flagSet(t, []string{"--rate", "10"}, "rate", "count", "customers", "seed", "brokers")
+
+	cfg, err := Load(fs, Options{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key       string
+		got, want any
+	}{
+		{"rate (flag)", cfg.Produce.Rate, 10.0},
+		{"count (env)", cfg.Produce.Count, int64(200)},
+		{"customers (file)", cfg.Produce.Customers, 3000},
+		{"seed (default)", cfg.Produce.Seed, int64(42)},
+		{"brokers (env list)", cfg.Kafka.Brokers, []string{"env:1", "env:2"}},
+		{"file recorded", cfg.File, file},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %v, want %v", tt.key, tt.got, tt.want)
+		}
+	}
+}
+
+func TestLoadSearchFiles(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.yaml")
+	second := writeFile(t, "topic: from-second\n")
+	third := writeFile(t, "topic: from-third\n")
+
+	cfg, err := Load(nil, Options{SearchFiles: []string{missing, second, third}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Kafka.Topic != "from-second" || cfg.File != second {
+		t.Errorf("topic %q from %q, want from-second from %q", cfg.Kafka.Topic, cfg.File, second)
+	}
+
+	cfg, err = Load(nil, Options{SearchFiles: []string{missing}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*cfg, Default()) {
+		t.Errorf("no file found: got %+v, want the defaults", *cfg)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string
+		env     map[string]string
+		args    []string
+		wantErr []string // substrings of the one-line error
+	}{
+		{name: "unknown file key", file: "brokerz: [a:1]\n", wantErr: []string{`unknown key "brokerz"`, `did you mean "brokers"`}},
+		{name: "nested section is unknown", file: "kafka:\n  tls: true\n", wantErr: []string{`unknown key "kafka"`}},
+		{name: "bad yaml", file: "rate: [1\n", wantErr: []string{"config file", "line"}},
+		{name: "bad number from file", file: "rate: fast\n", wantErr: []string{`invalid rate "fast"`, "foodpipe.yaml", "want a number"}},
+		{name: "bad number from env", env: map[string]string{"FOODPIPE_COUNT": "ten"}, wantErr: []string{`invalid count "ten" (from FOODPIPE_COUNT): want a whole number`}},
+		{name: "duration without unit", file: "duration: 10\n", wantErr: []string{"invalid duration", "with a unit"}},
+		{name: "negative rate", args: []string{"--rate=-1"}, wantErr: []string{"invalid rate -1"}},
+		{name: "zero partitions", args: []string{"--partitions=0"}, wantErr: []string{"invalid partitions 0: must be between 1 and"}},
+		{name: "bad output", env: map[string]string{"FOODPIPE_OUTPUT": "xml"}, wantErr: []string{`invalid output "xml": must be one of text, json`}},
+		{name: "broker without port", env: map[string]string{"FOODPIPE_BROKERS": "localhost"}, wantErr: []string{`invalid brokers "localhost": want host:port`}},
+		{name: "broker port out of range", env: map[string]string{"FOODPIPE_BROKERS": "h:70000"}, wantErr: []string{"port must be"}},
+		{name: "bad topic", env: map[string]string{"FOODPIPE_TOPIC": "orders!"}, wantErr: []string{`invalid topic "orders!"`}},
+		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
+		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
+		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},
+		{name: "key without cert", file: "kafka-key-file: k.pem\n", wantErr: []string{"needs kafka-cert-file"}},
+		{name: "bad acks", file: "acks: 2\n", wantErr: []string{`invalid acks "2"`}},
+		{name: "bad log level", file: "log-level: loud\n", wantErr: []string{`invalid log-level "loud"`}},
+		{name: "zero throughput", file: "throughput: 0\n", wantErr: []string{"invalid throughput 0"}},
+		{name: "secret value never echoed", env: map[string]string{"FOODPIPE_KAFKA_PASSWORD": ""}, file: "kafka-password: [s3cret]\n", wantErr: []string{"invalid kafka-password", redacted}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			opts := Options{}
+			if tt.file != "" {
+				opts.File = writeFile(t, tt.file)
+			}
+			fs := flagSet(t, tt.args, "rate", "partitions")
+			_, err := Load(fs, opts)
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error containing %q", tt.wantErr)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error is not one line: %q", msg)
+			}
+			if strings.Contains(msg, "s3cret") {
+				t.Errorf("error shows the secret: %q", msg)
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not contain %q", msg, want)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingExplicitFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(nil, Options{File: path})
+	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "no such file") {
+		t.Fatalf("err = %v, want one naming %s and the missing file", err, path)
+	}
+}
+
+func TestLoadNormalises(t *testing.T) {
+	t.Setenv("FOODPIPE_ACKS", "-1")
+	t.Setenv("FOODPIPE_KAFKA_SASL_MECHANISM", "scram-sha-512")
+	t.Setenv("FOODPIPE_KAFKA_USERNAME", "u")
+	t.Setenv("FOODPIPE_COMPRESSION", "ZSTD")
+	cfg, err := Load(nil, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := []string{cfg.Producer.Acks, cfg.Kafka.SASLMechanism, cfg.Producer.Compression}; !reflect.DeepEqual(got, []string{"all", "SCRAM-SHA-512", "zstd"}) {
+		t.Errorf("got %q", got)
+	}
+	if cfg.Kafka.DLQ() != "food-orders.dlq" {
+		t.Errorf("DLQ() = %q, want food-orders.dlq", cfg.Kafka.DLQ())
+	}
+}
+
+// TestExampleMatchesConfig keeps config.example.yaml and the Config struct in
+// step: the same keys in the same order, each documented by a comment, and
+// loading the example yields exactly the defaults.
+func TestExampleMatchesConfig(t *testing.T) {
+	const example = "../../config.example.yaml"
+	f, err := os.Open(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+
+	var keys []string
+	prevComment := false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "#"):
+			prevComment = true
+			continue
+		case strings.TrimSpace(line) == "":
+		default:
+			key, _, ok := strings.Cut(line, ":")
+			if !ok {
+				t.Fatalf("example line %q is not key: value", line)
+			}
+			if !prevComment {
+				t.Errorf("example key %q has no comment above it", key)
+			}
+			keys = append(keys, key)
+		}
+		prevComment = false
+	}
+	var want []string
+	for _, k := range Keys() {
+		want = append(want, k.Name)
+	}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("example keys\n%q\nwant (Config struct order)\n%q", keys, want)
+	}
+
+	cfg, err := Load(nil, Options{File: example})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.File = ""
+	if def := Default(); !reflect.DeepEqual(*cfg, def) {
+		t.Errorf("example values differ from the defaults:\n got %+v\nwant %+v", *cfg, def)
+	}
+}
+
+func TestRedaction(t *testing.T) {
+	tests := []struct{ in, secret string }{
+		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", "hunter2"},
+		{"postgresql://app:hunter2@db/orders", "hunter2"},
+		{"postgres://db/orders?password=hunter2&sslmode=require", "hunter2"},
+		{"host=db user=app password=hunter2 dbname=orders", "hunter2"},
+		{"host=db password='hunter 2' dbname=orders", "hunter 2"},
+		{"postgres://app:%zz@db/orders", "%zz"},
+	}
+	for _, tt := range tests {
+		got := RedactDSN(tt.in)
+		if strings.Contains(got, tt.secret) || !strings.Contains(got, redacted) {
+			t.Errorf("RedactDSN(%q) = %q: want the password replaced by %s", tt.in, got, redacted)
+		}
+	}
+	if got := RedactDSN("postgres://app@db/orders"); got != "postgres://app@db/orders" {
+		t.Errorf("a URL without password changed: %q", got)
+	}
+
+	cfg := Default()
+	cfg.Kafka.Password = "kafka-secret"
+	cfg.Postgres.DatabaseURL = "postgres://app:pg-secret@db/orders"
+	y, err := cfg.MarshalYAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{string(y), string(j)} {
+		if strings.Contains(out, "kafka-secret") || strings.Contains(out, "pg-secret") {
+			t.Errorf("secret printed:\n%s", out)
+		}
+	}
+	if cfg.Kafka.Password != "kafka-secret" {
+		t.Error("Redacted modified the original config")
+	}
+
+	// The YAML printed by config show is itself a valid config file.
+	var m map[string]any
+	if err := yaml.Unmarshal(y, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["linger"] != "10ms" || m["rate"] != 10 {
+		t.Errorf("yaml values: linger=%v rate=%v", m["linger"], m["rate"])
+	}
+	reloaded, err := Load(nil, Options{File: writeFile(t, string(y))})
+	if err != nil {
+		t.Fatalf("config show output does not load back: %v", err)
+	}
+	if reloaded.Producer.Linger != 10*time.Millisecond {
+		t.Errorf("reloaded linger = %v", reloaded.Producer.Linger)
+	}
+}

@@ -1,0 +1,201 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"go.yaml.in/yaml/v3"
+)
+
+// Options says where Load looks besides flags and the environment.
+type Options struct {
+	// File is the config file named by --config or FOODPIPE_CONFIG; when set
+	// it must exist. When empty, Load tries each of SearchFiles in turn.
+	File string
+	// SearchFiles are the candidate config files, first found wins.
+	// DefaultSearchFiles gives ./foodpipe.yaml and the user config dir.
+	SearchFiles []string
+}
+
+// DefaultSearchFiles returns ./foodpipe.yaml, then foodpipe/config.yaml in
+// the user's config directory ($XDG_CONFIG_HOME or ~/.config on Linux).
+func DefaultSearchFiles() []string {
+	files := []string{"foodpipe.yaml"}
+	if dir, err := os.UserConfigDir(); err == nil {
+		files = append(files, filepath.Join(dir, "foodpipe", "config.yaml"))
+	}
+	return files
+}
+
+// Load builds the effective configuration: for every key the flag when it
+// was given on the command line, else FOODPIPE_<KEY> from the environment,
+// else the config file, else the default. Flags not defined on flags are
+// simply not consulted. The result is validated; every error is one line
+// naming the key, the value and where it came from.
+func Load(flags *pflag.FlagSet, opts Options) (*Config, error) {
+	v := viper.New()
+	v.SetEnvPrefix("FOODPIPE")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	v.AutomaticEnv()
+
+	cfg := Default()
+	all := fields(&cfg)
+	for _, f := range all {
+		// SetDefault on every key: viper only consults the environment for
+		// keys it knows of (viper#761).
+		v.SetDefault(f.Name, f.v.Interface())
+		if flags != nil {
+			if fl := flags.Lookup(f.Name); fl != nil {
+				if err := v.BindPFlag(f.Name, fl); err != nil {
+					return nil, fmt.Errorf("bind flag --%s: %w", f.Name, err)
+				}
+			}
+		}
+	}
+
+	path, fileKeys, err := readFile(v, opts, all)
+	if err != nil {
+		return nil, err
+	}
+	cfg.File = path
+
+	for _, f := range all {
+		raw := v.Get(f.Name)
+		if err := f.set(raw); err != nil {
+			return nil, fmt.Errorf("invalid %s %s%s: %w", f.Name, quote(raw, f.Secret != ""), source(f.Key, flags, fileKeys, path), err)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// readFile finds the config file, rejects keys foodpipe does not know (a
+// typo must not silently fall back to a default) and merges it into v.
+func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[string]bool, err error) {
+	path = opts.File
+	var data []byte
+	if path != "" {
+		data, err = os.ReadFile(path)
+		if err != nil {
+			return "", nil, fmt.Errorf("read config file: %w", unwrapPathError(err, path))
+		}
+	} else {
+		for _, candidate := range opts.SearchFiles {
+			data, err = os.ReadFile(candidate)
+			if err == nil {
+				path = candidate
+				break
+			}
+			if !errors.Is(err, fs.ErrNotExist) {
+				return "", nil, fmt.Errorf("read config file: %w", unwrapPathError(err, candidate))
+			}
+		}
+		if path == "" {
+			return "", nil, nil
+		}
+	}
+
+	var m map[string]any
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
+		return "", nil, fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	known := make(map[string]bool, len(all))
+	for _, f := range all {
+		known[f.Name] = true
+	}
+	keys = make(map[string]bool, len(m))
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		if !known[k] {
+			return "", nil, fmt.Errorf("config file %s: unknown key %q%s", path, k, suggest(k, all))
+		}
+		keys[k] = true
+	}
+	if err := v.MergeConfigMap(m); err != nil {
+		return "", nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return path, keys, nil
+}
+
+// source says where a key's value came from, for error messages.
+func source(k Key, flags *pflag.FlagSet, fileKeys map[string]bool, path string) string {
+	if flags != nil {
+		if fl := flags.Lookup(k.Name); fl != nil && fl.Changed {
+			return " (from --" + k.Name + ")"
+		}
+	}
+	if _, ok := os.LookupEnv(k.EnvVar()); ok {
+		return " (from " + k.EnvVar() + ")"
+	}
+	if fileKeys[k.Name] {
+		return " (from " + path + ")"
+	}
+	return ""
+}
+
+func quote(raw any, secret bool) string {
+	if secret {
+		return `"` + redacted + `"`
+	}
+	return fmt.Sprintf("%q", fmt.Sprint(raw))
+}
+
+// suggest names the closest known key, for typos like "brokerz".
+func suggest(k string, all []field) string {
+	best, bestDist := "", 3
+	for _, f := range all {
+		if d := distance(k, f.Name); d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// distance is the Levenshtein edit distance between a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// unwrapPathError keeps "open foo.yaml: no such file or directory" short.
+func unwrapPathError(err error, path string) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", path, pe.Err)
+	}
+	return err
+}

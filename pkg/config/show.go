@@ -1,0 +1,105 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+const redacted = "[redacted]"
+
+// Redacted returns a copy of c whose secrets are replaced, fit to print or log.
+func (c Config) Redacted() Config {
+	out := c
+	for _, f := range fields(&out) {
+		switch f.Secret {
+		case "true":
+			if f.v.String() != "" {
+				f.v.SetString(redacted)
+			}
+		case "dsn":
+			f.v.SetString(RedactDSN(f.v.String()))
+		}
+	}
+	return out
+}
+
+var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
+
+// RedactDSN hides the password of a PostgreSQL URL
+// (postgres://user:secret@host/db) or key=value DSN (password=secret).
+func RedactDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return redacted
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+		q := u.Query()
+		if q.Has("password") {
+			q.Set("password", "xxxxx")
+			u.RawQuery = q.Encode()
+		}
+		return strings.ReplaceAll(u.String(), "xxxxx", redacted)
+	}
+	return dsnPassword.ReplaceAllString(dsn, "${1}"+redacted)
+}
+
+// MarshalYAML renders the configuration as a config file would hold it:
+// every key, in documentation order, secrets redacted.
+func (c Config) MarshalYAML() ([]byte, error) {
+	r := c.Redacted()
+	doc := &yaml.Node{Kind: yaml.MappingNode}
+	for _, f := range fields(&r) {
+		var val yaml.Node
+		if err := val.Encode(plain(f)); err != nil {
+			return nil, err
+		}
+		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: f.Name}, &val)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), enc.Close()
+}
+
+// MarshalJSON renders the configuration as one JSON object keyed like the
+// config file, in documentation order, secrets redacted.
+func (c Config) MarshalJSON() ([]byte, error) {
+	r := c.Redacted()
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, f := range fields(&r) {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.Name)
+		v, err := json.Marshal(plain(f))
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		buf.Write(v)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// plain is the value as a user would write it: durations as "10s".
+func plain(f field) any {
+	if d, ok := f.v.Interface().(time.Duration); ok {
+		return d.String()
+	}
+	return f.v.Interface()
+}

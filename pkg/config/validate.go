@@ -1,0 +1,178 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Validate checks every setting and normalises the spellings it accepts in
+// several forms (acks "-1", SASL mechanism case). It returns the first
+// problem as one line naming the key and the value.
+func (c *Config) Validate() error {
+	c.Kafka.SASLMechanism = strings.ToUpper(c.Kafka.SASLMechanism)
+	c.Producer.Acks = normaliseAcks(c.Producer.Acks)
+	c.Producer.Compression = strings.ToLower(c.Producer.Compression)
+
+	checks := []error{
+		oneOf("output", c.Output, "text", "json"),
+		oneOf("log-level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error"),
+		oneOf("log-format", c.Log.Format, "auto", "text", "json"),
+
+		brokers(c.Kafka.Brokers),
+		topicName("topic", c.Kafka.Topic),
+		optional(c.Kafka.DLQTopic, func() error { return topicName("dlq-topic", c.Kafka.DLQTopic) }),
+		check(c.Kafka.DLQ() != c.Kafka.Topic, "dlq-topic", c.Kafka.DLQ(), "must differ from topic"),
+		positive("kafka-timeout", c.Kafka.ConnectTimeout),
+		check(c.Kafka.KeyFile == "" || c.Kafka.CertFile != "", "kafka-key-file", c.Kafka.KeyFile, "needs kafka-cert-file too"),
+		check(c.Kafka.CertFile == "" || c.Kafka.KeyFile != "", "kafka-cert-file", c.Kafka.CertFile, "needs kafka-key-file too"),
+		optional(c.Kafka.SASLMechanism, func() error {
+			return oneOf("kafka-sasl-mechanism", c.Kafka.SASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+		}),
+		check(c.Kafka.SASLMechanism == "" || c.Kafka.Username != "", "kafka-username", "", "is required with kafka-sasl-mechanism"),
+		check(c.Kafka.SASLMechanism != "" || c.Kafka.Username == "", "kafka-sasl-mechanism", "", "is required with kafka-username"),
+
+		positive("db-timeout", c.Postgres.ConnectTimeout),
+
+		oneOf("acks", c.Producer.Acks, "all", "leader", "none"),
+		oneOf("compression", c.Producer.Compression, "snappy", "lz4", "zstd", "gzip", "none"),
+		atLeast("linger", c.Producer.Linger, 0),
+		between("producer-batch-bytes", c.Producer.BatchMaxBytes, 1024, 64<<20),
+		atLeast("max-buffered-records", c.Producer.MaxBufferedRecords, 1),
+		positive("delivery-timeout", c.Producer.DeliveryTimeout),
+		positive("flush-timeout", c.Producer.FlushTimeout),
+		atLeast("progress-interval", c.Producer.ProgressInterval, 0),
+
+		check(c.Produce.Rate >= 0 && !math.IsInf(c.Produce.Rate, 0) && !math.IsNaN(c.Produce.Rate),
+			"rate", c.Produce.Rate, "must be 0 (as fast as possible) or a positive number of orders per second"),
+		atLeast("count", c.Produce.Count, 0),
+		atLeast("duration", c.Produce.Duration, 0),
+		between("customers", c.Produce.Customers, 1, 9_999_999),
+
+		check(c.Consume.Group != "", "group", c.Consume.Group, "must not be empty"),
+		between("batch-rows", c.Consume.BatchMaxRows, 1, 1_000_000),
+		between("batch-bytes", c.Consume.BatchMaxBytes, 1024, 1<<30),
+		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 1<<30),
+
+		between("partitions", c.Topics.Partitions, 1, 100_000),
+		between("replication-factor", c.Topics.ReplicationFactor, 1, math.MaxInt16),
+		positive("retention", c.Topics.Retention),
+		positive("dlq-retention", c.Topics.DLQRetention),
+
+		atLeast("records", c.Bench.Records, 1),
+		check(c.Bench.Throughput == -1 || c.Bench.Throughput > 0 && !math.IsInf(c.Bench.Throughput, 0),
+			"throughput", c.Bench.Throughput, "must be -1 (unlimited) or a positive number of records per second"),
+		atLeast("warmup-records", c.Bench.WarmupRecords, 0),
+		check(c.Bench.WarmupRecords < c.Bench.Records, "warmup-records", c.Bench.WarmupRecords, "must be less than records"),
+		between("record-size", c.Bench.RecordSize, 0, 16<<20),
+	}
+	return firstNonNil(checks)
+}
+
+func firstNonNil(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func invalid(key string, value any, why string) error {
+	return fmt.Errorf("invalid %s %s: %s", key, show(value), why)
+}
+
+func show(value any) string {
+	switch v := value.(type) {
+	case string:
+		return strconv.Quote(v)
+	case time.Duration:
+		return v.String()
+	}
+	return fmt.Sprint(value)
+}
+
+func check(ok bool, key string, value any, why string) error {
+	if ok {
+		return nil
+	}
+	return invalid(key, value, why)
+}
+
+func optional(value string, f func() error) error {
+	if value == "" {
+		return nil
+	}
+	return f()
+}
+
+func oneOf(key, value string, allowed ...string) error {
+	if slices.Contains(allowed, value) {
+		return nil
+	}
+	return invalid(key, value, "must be one of "+strings.Join(allowed, ", "))
+}
+
+type number interface {
+	~int | ~int64 | ~float64
+}
+
+func atLeast[T number](key string, value, lo T) error {
+	return check(value >= lo, key, value, fmt.Sprintf("must be at least %v", show(lo)))
+}
+
+func positive[T number](key string, value T) error {
+	return check(value > 0, key, value, "must be greater than 0")
+}
+
+func between[T number](key string, value, lo, hi T) error {
+	return check(value >= lo && value <= hi, key, value, fmt.Sprintf("must be between %v and %v", lo, hi))
+}
+
+func brokers(list []string) error {
+	if len(list) == 0 {
+		return invalid("brokers", "", "at least one host:port is required")
+	}
+	for _, b := range list {
+		host, port, err := net.SplitHostPort(b)
+		if err != nil || host == "" {
+			return invalid("brokers", b, "want host:port")
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return invalid("brokers", b, "port must be a number from 1 to 65535")
+		}
+	}
+	return nil
+}
+
+// topicName applies Kafka's own rule for topic names.
+func topicName(key, name string) error {
+	if name == "" || name == "." || name == ".." {
+		return invalid(key, name, "not a valid topic name")
+	}
+	if len(name) > 249 {
+		return invalid(key, name, "longer than Kafka's 249 characters")
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return invalid(key, name, "may contain only letters, digits, '.', '_' and '-'")
+		}
+	}
+	return nil
+}
+
+func normaliseAcks(a string) string {
+	switch strings.ToLower(a) {
+	case "all", "-1":
+		return "all"
+	case "leader", "1":
+		return "leader"
+	case "none", "0":
+		return "none"
+	}
+	return a
+}
