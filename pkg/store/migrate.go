@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+)
+
+// Migration is the state of one embedded migration.
+type Migration struct {
+	Version   int64      `json:"version"`
+	File      string     `json:"file"`
+	Applied   bool       `json:"applied"`
+	AppliedAt *time.Time `json:"applied_at,omitempty"`
+	// Ran is set by Migrate for the migrations this call applied.
+	Ran bool `json:"ran"`
+}
+
+// provider builds a goose provider over this pool. goose brings versioning,
+// per-migration transactions and a session advisory lock, so concurrent
+// migrators apply each migration once.
+func (db *DB) provider(ctx context.Context, migrations fs.FS, rec *statementRecorder) (*goose.Provider, func(), error) {
+	var schema string
+	if err := db.pool.QueryRow(ctx, "SELECT coalesce(current_schema(), '')").Scan(&schema); err != nil {
+		return nil, nil, fmt.Errorf("migrate: %s", Describe(err))
+	}
+	if schema == "" {
+		return nil, nil, fmt.Errorf("migrate: no schema to migrate: the search_path names no existing schema")
+	}
+	locker, err := lock.NewPostgresSessionLocker(
+		// One lock per schema: migrators of different schemas (parallel
+		// tests, bench runs) need not wait for each other.
+		lock.WithLockID(lockID(schema)),
+		// Poll every second for up to 5 minutes: a waiting migrator notices
+		// the winner's release quickly.
+		lock.WithLockTimeout(1, 300),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("migrate: %w", err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(db.pool)
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations,
+		goose.WithSessionLocker(locker),
+		// The binary carries its migrations; ignore anything registered globally.
+		goose.WithDisableGlobalRegistry(true),
+		// goose names the statement it runs only in its verbose log; record
+		// it, so a failing migration can be reported with its statement.
+		goose.WithVerbose(true),
+		goose.WithSlog(slog.New(rec)),
+	)
+	if err != nil {
+		sqlDB.Close()
+		return nil, nil, fmt.Errorf("migrate: %w", err)
+	}
+	return p, func() { _ = p.Close() }, nil
+}
+
+func lockID(schema string) int64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte("foodpipe migrate " + schema))
+	return int64(h.Sum64() >> 1)
+}
+
+// Migrate applies every pending migration, each in its own transaction,
+// under an advisory lock, and returns the state of all of them afterwards.
+func (db *DB) Migrate(ctx context.Context, migrations fs.FS) ([]Migration, error) {
+	rec := newStatementRecorder(db.log.Handler())
+	p, closeP, err := db.provider(ctx, migrations, rec)
+	if err != nil {
+		return nil, err
+	}
+	defer closeP()
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, migrationError(err, *rec.last)
+	}
+	ran := map[int64]bool{}
+	for _, r := range results {
+		ran[r.Source.Version] = true
+		db.log.Info("migration applied", "file", r.Source.Path, "duration", r.Duration.Round(time.Microsecond))
+	}
+	status, err := db.status(ctx, p)
+	for i := range status {
+		status[i].Ran = ran[status[i].Version]
+	}
+	return status, err
+}
+
+// MigrationStatus lists every embedded migration and whether it is applied.
+func (db *DB) MigrationStatus(ctx context.Context, migrations fs.FS) ([]Migration, error) {
+	p, closeP, err := db.provider(ctx, migrations, newStatementRecorder(db.log.Handler()))
+	if err != nil {
+		return nil, err
+	}
+	defer closeP()
+	return db.status(ctx, p)
+}
+
+func (db *DB) status(ctx context.Context, p *goose.Provider) ([]Migration, error) {
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %s", Describe(err))
+	}
+	out := make([]Migration, len(st))
+	for i, s := range st {
+		out[i] = Migration{Version: s.Source.Version, File: s.Source.Path, Applied: s.State == goose.StateApplied}
+		if out[i].Applied {
+			at := s.AppliedAt
+			out[i].AppliedAt = &at
+		}
+	}
+	return out, nil
+}
+
+// migrationError names the failing file, the statement and the Postgres
+// error, which is what a person needs to fix a migration.
+func migrationError(err error, statement string) error {
+	var pe *goose.PartialError
+	if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
+		return fmt.Errorf("migrate: %s: statement %q: %s", pe.Failed.Source.Path, shorten(statement), Describe(pe.Err))
+	}
+	return fmt.Errorf("migrate: %s", Describe(err))
+}
+
+// shorten makes a statement fit an error line: whitespace collapsed, at
+// most 120 characters.
+func shorten(stmt string) string {
+	stmt = strings.Join(strings.Fields(stmt), " ")
+	if len(stmt) > 120 {
+		stmt = stmt[:117] + "..."
+	}
+	return stmt
+}
+
+// statementRecorder is the slog handler given to goose: it remembers the
+// last statement goose started and passes goose's messages on at debug level.
+type statementRecorder struct {
+	next slog.Handler
+	last *string
+}
+
+func newStatementRecorder(next slog.Handler) *statementRecorder {
+	return &statementRecorder{next: next, last: new(string)}
+}
+
+func (r *statementRecorder) Enabled(context.Context, slog.Level) bool { return true }
+
+func (r *statementRecorder) Handle(ctx context.Context, rec slog.Record) error {
+	rec.Attrs(func(a slog.Attr) bool {
+		if a.Key == "statement" {
+			*r.last = a.Value.String()
+			return false
+		}
+		return true
+	})
+	if !r.next.Enabled(ctx, slog.LevelDebug) {
+		return nil
+	}
+	rec.Level = slog.LevelDebug
+	return r.next.Handle(ctx, rec)
+}
+
+func (r *statementRecorder) WithAttrs(as []slog.Attr) slog.Handler {
+	return &statementRecorder{next: r.next.WithAttrs(as), last: r.last}
+}
+
+func (r *statementRecorder) WithGroup(name string) slog.Handler {
+	return &statementRecorder{next: r.next.WithGroup(name), last: r.last}
+}

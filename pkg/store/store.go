@@ -1,0 +1,185 @@
+// Package store is foodpipe's one door to PostgreSQL and the only package
+// that imports pgx: the connection pool, the embedded migrations, the batch
+// writes of orders and the offsets stored with them.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+)
+
+// ErrBadURL marks a --database-url that cannot be parsed: a usage error.
+var ErrBadURL = errors.New("invalid database-url")
+
+// ErrUnreachable marks a database that did not answer in time.
+var ErrUnreachable = errors.New("cannot reach PostgreSQL")
+
+// DB is a pool of connections to one database, optionally pinned to a
+// schema through search_path (tests and bench each get their own).
+type DB struct {
+	pool   *pgxpool.Pool
+	log    *slog.Logger
+	schema string
+	addr   string
+}
+
+// Options tune Open beyond the typed configuration.
+type Options struct {
+	// Schema, when set, becomes the search_path of every connection, so all
+	// tables foodpipe creates and uses live there.
+	Schema string
+	// MaxConns caps the pool (0: pgx's default).
+	MaxConns int32
+	// AppName is reported as application_name in pg_stat_activity.
+	AppName string
+}
+
+// ParseConfig turns the configured URL or DSN (plus PG* variables) into a
+// pool configuration.
+func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
+	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		// pgconn's message already hides the password.
+		return nil, fmt.Errorf("%w: %s", ErrBadURL, strings.TrimPrefix(err.Error(), "cannot parse "))
+	}
+	if opts.MaxConns > 0 {
+		pc.MaxConns = opts.MaxConns
+	}
+	if opts.Schema != "" {
+		pc.ConnConfig.RuntimeParams["search_path"] = opts.Schema
+	}
+	if opts.AppName != "" {
+		pc.ConnConfig.RuntimeParams["application_name"] = opts.AppName
+	}
+	// Bound each dial too, so a black-holed address fails within the
+	// start-up timeout instead of the OS's minutes-long TCP timeout.
+	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
+	return pc, nil
+}
+
+// Open connects a pool and checks that the database answers within the
+// configured timeout.
+func Open(ctx context.Context, cfg config.Postgres, opts Options, log *slog.Logger) (*DB, error) {
+	pc, err := ParseConfig(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("postgres pool: %w", err)
+	}
+	db := &DB{pool: pool, log: log, schema: opts.Schema, addr: address(pc.ConnConfig)}
+	if err := db.waitReady(ctx, cfg.ConnectTimeout); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// waitReady pings until the database answers, at most timeout: a server
+// that is still starting is waited for; one that refuses the login is not.
+func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		err := db.pool.Ping(pctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: the database system is starting up
+			return fmt.Errorf("PostgreSQL at %s refused: %s", db.addr, Describe(err))
+		}
+		db.log.Debug("postgres not answering yet", "addr", db.addr, "err", err)
+		select {
+		case <-pctx.Done():
+			return fmt.Errorf("%w at %s: %s", ErrUnreachable, db.addr, Describe(err))
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// Close closes every connection of the pool.
+func (db *DB) Close() { db.pool.Close() }
+
+// Addr is the host:port (or socket directory) the pool connects to.
+func (db *DB) Addr() string { return db.addr }
+
+// ServerVersion returns the server's version string, e.g. "15.18".
+func (db *DB) ServerVersion(ctx context.Context) (string, error) {
+	var v string
+	err := db.pool.QueryRow(ctx, "SHOW server_version").Scan(&v)
+	if err != nil {
+		return "", fmt.Errorf("server version: %w", err)
+	}
+	return strings.Fields(v)[0], nil
+}
+
+// CreateSchema creates a schema (if missing) for a test or a bench run.
+func (db *DB) CreateSchema(ctx context.Context, name string) error {
+	if _, err := db.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create schema %s: %s", name, Describe(err))
+	}
+	return nil
+}
+
+// DropSchema removes a schema and everything in it.
+func (db *DB) DropSchema(ctx context.Context, name string) error {
+	if _, err := db.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("drop schema %s: %s", name, Describe(err))
+	}
+	return nil
+}
+
+func address(c *pgx.ConnConfig) string {
+	if strings.HasPrefix(c.Host, "/") {
+		return c.Host
+	}
+	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+}
+
+// Describe renders a database error for a person: the server's message with
+// its SQLSTATE, detail and hint, or the network reason for a failed dial.
+func Describe(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		s := fmt.Sprintf("%s: %s (SQLSTATE %s)", pgErr.Severity, pgErr.Message, pgErr.Code)
+		if pgErr.Detail != "" {
+			s += "; detail: " + pgErr.Detail
+		}
+		if pgErr.Hint != "" {
+			s += "; hint: " + pgErr.Hint
+		}
+		return s
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "no such host " + dns.Name
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer in time"
+	}
+	return err.Error()
+}
