@@ -1,0 +1,184 @@
+// Package kafka is foodpipe's one door to Kafka and the only package that
+// imports franz-go: client options (TLS, SASL, logging), topic
+// administration, and the produce and consume loops.
+package kafka
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kslog"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+)
+
+// Conn is what every Kafka client of foodpipe is built from.
+type Conn struct {
+	Config   config.Kafka
+	ClientID string // foodpipe/<version>, so brokers' logs and quotas can tell us apart
+	Logger   *slog.Logger
+}
+
+// options returns the connection options shared by every client.
+func (c Conn) options(log kgo.Logger) ([]kgo.Opt, error) {
+	cfg := c.Config
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.WithLogger(log),
+		// Bound a single dial by the start-up timeout: the default 10s dial
+		// timeout would otherwise let one dead seed eat the whole budget.
+		kgo.DialTimeout(min(cfg.ConnectTimeout, 10*time.Second)),
+	}
+	if cfg.TLS || cfg.CAFile != "" || cfg.CertFile != "" {
+		tc, err := tlsConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if cfg.SASLMechanism != "" {
+		m, err := saslMechanism(cfg)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.SASL(m))
+	}
+	return opts, nil
+}
+
+func tlsConfig(cfg config.Kafka) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls: read CA file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka tls: CA file %s holds no PEM certificate", cfg.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka tls: load client certificate %s: %w", cfg.CertFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+func saslMechanism(cfg config.Kafka) (sasl.Mechanism, error) {
+	switch cfg.SASLMechanism {
+	case "PLAIN":
+		return plain.Auth{User: cfg.Username, Pass: cfg.Password}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: cfg.Username, Pass: cfg.Password}.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("kafka sasl: unsupported mechanism %q", cfg.SASLMechanism)
+}
+
+// newClient builds a client with the shared options plus extra, and waits
+// until the cluster answers, at most ConnectTimeout. A client that cannot
+// reach the cluster is closed and reported in one line naming the brokers.
+func (c Conn) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, error) {
+	log := &quietLogger{Logger: kslog.New(c.Logger.With("component", "franz-go"))}
+	opts, err := c.options(log)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(append(opts, extra...)...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if err := c.ping(ctx, cl, log); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// ErrUnreachable marks a cluster that did not answer in time; commands map
+// it to a runtime failure, never to a usage error.
+var ErrUnreachable = errors.New("cannot reach Kafka")
+
+// ping waits until a broker answers, retrying until ConnectTimeout: a
+// broker that is still starting (docker compose up) is waited for, one that
+// never answers is reported once, by the caller, in one line.
+func (c Conn) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) error {
+	gate.quiet.Store(true)
+	defer gate.quiet.Store(false)
+	pctx, cancel := context.WithTimeout(ctx, c.Config.ConnectTimeout)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		err := cl.Ping(pctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c.Logger.Debug("kafka not answering yet", "brokers", c.Config.Brokers, "err", err)
+		select {
+		case <-pctx.Done():
+			return fmt.Errorf("%w at %s: %s", ErrUnreachable, strings.Join(c.Config.Brokers, ","), reason(err, c.Config.ConnectTimeout.String()))
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// quietLogger passes franz-go's logs to slog, except while quiet is set:
+// then only errors pass. The start-up ping sets it, so a broker that is not
+// up yet produces one clear error line instead of a warning per dial.
+type quietLogger struct {
+	kgo.Logger
+	quiet atomic.Bool
+}
+
+func (l *quietLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
+	if l.quiet.Load() && level > kgo.LogLevelError {
+		return
+	}
+	l.Logger.Log(level, msg, kv...)
+}
+
+// reason boils a dial or request error down to what a person acts on:
+// "connection refused", "no such host", "no answer within 10s".
+func reason(err error, timeout string) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return "no such host " + dns.Name
+	}
+	var tlsErr tls.RecordHeaderError
+	if errors.As(err, &tlsErr) {
+		return "TLS handshake failed (is the listener plaintext?)"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "no answer within " + timeout
+	}
+	return err.Error()
+}
