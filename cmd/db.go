@@ -1,0 +1,112 @@
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/store"
+)
+
+func newDBCmd(app *App) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "db",
+		Short: "Manage foodpipe's PostgreSQL schema",
+	}
+	groupCmd(c)
+	c.AddCommand(newDBMigrateCmd(app), newDBStatusCmd(app))
+	return c
+}
+
+type dbOptions struct {
+	pg         config.Postgres
+	migrations fs.FS
+	output     string
+	log        *slog.Logger
+}
+
+func newDBMigrateCmd(app *App) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "migrate",
+		Short: "Apply the embedded SQL migrations",
+		Long: `Apply every pending migration embedded in the binary, each in its own
+transaction, under a PostgreSQL advisory lock: running it again, or from several
+processes at once, is harmless.`,
+		Example: `  foodpipe db migrate --database-url postgres://foodpipe@localhost:5432/foodpipe
+  PGHOST=db PGUSER=foodpipe PGDATABASE=foodpipe foodpipe db migrate`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts, err := app.dbOptions(c)
+			if err != nil {
+				return err
+			}
+			return runDB(c.Context(), app.Stdout, opts, (*store.DB).Migrate)
+		},
+	}
+	config.AddFlags(c.Flags(), "output")
+	return c
+}
+
+func newDBStatusCmd(app *App) *cobra.Command {
+	c := &cobra.Command{
+		Use:     "status",
+		Short:   "Show which migrations are applied",
+		Example: "  foodpipe db status --output json",
+		Args:    noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			opts, err := app.dbOptions(c)
+			if err != nil {
+				return err
+			}
+			return runDB(c.Context(), app.Stdout, opts, (*store.DB).MigrationStatus)
+		},
+	}
+	config.AddFlags(c.Flags(), "output")
+	return c
+}
+
+func (a *App) dbOptions(c *cobra.Command) (dbOptions, error) {
+	e, err := a.load(c)
+	if err != nil {
+		return dbOptions{}, err
+	}
+	if _, err := store.ParseConfig(e.cfg.Postgres, store.Options{}); err != nil {
+		return dbOptions{}, usage(err)
+	}
+	return dbOptions{pg: e.cfg.Postgres, migrations: a.Migrations, output: e.cfg.Output, log: e.log}, nil
+}
+
+func runDB(ctx context.Context, out io.Writer, opts dbOptions,
+	do func(*store.DB, context.Context, fs.FS) ([]store.Migration, error)) error {
+	db, err := store.Open(ctx, opts.pg, store.Options{AppName: "foodpipe db"}, opts.log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ms, err := do(db, ctx, opts.migrations)
+	if err != nil {
+		return err
+	}
+	return writeResult(out, opts.output, ms, func(w io.Writer) error { return printMigrations(w, ms) })
+}
+
+func printMigrations(w io.Writer, ms []store.Migration) error {
+	tw := table(w)
+	fmt.Fprintln(tw, "VERSION\tFILE\tSTATE\tAPPLIED AT")
+	for _, m := range ms {
+		state, at := "pending", "-"
+		if m.Applied {
+			state, at = "applied", m.AppliedAt.UTC().Format("2006-01-02 15:04:05Z")
+		}
+		if m.Ran {
+			state = "applied now"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", m.Version, m.File, state, at)
+	}
+	return tw.Flush()
+}

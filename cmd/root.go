@@ -1,0 +1,109 @@
+// Package cmd wires foodpipe's commands: flags, help text, output formats
+// and exit codes. The work itself happens in pkg/.
+package cmd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+)
+
+// App is what main hands to Execute: the facts of the build, the embedded
+// migrations and the process's standard streams.
+type App struct {
+	Version    string // set by -ldflags; empty falls back to the module's build info
+	Migrations fs.FS
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// globalKeys are the settings every command understands (SPEC "Commands").
+var globalKeys = []string{
+	"brokers", "topic", "database-url", "log-level", "log-format",
+	"kafka-tls", "kafka-ca-file", "kafka-cert-file", "kafka-key-file",
+	"kafka-sasl-mechanism", "kafka-username", "kafka-password",
+	"kafka-timeout", "db-timeout",
+}
+
+// Execute runs the command line args and returns the process exit code.
+// Errors are printed once, as one line, to stderr.
+func Execute(ctx context.Context, app *App, args []string) int {
+	root := newRootCmd(app)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	code := exitCode(ctx, err)
+	if err != nil && code != ExitOK {
+		fmt.Fprintf(app.Stderr, "foodpipe: %s\n", oneLine(err.Error()))
+	}
+	return code
+}
+
+func newRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "foodpipe",
+		Short: "A Kafka → PostgreSQL event pipeline for food orders",
+		Long: `foodpipe generates food orders and produces them to Kafka, consumes them in a
+consumer group and stores them in PostgreSQL exactly once, and measures itself.
+
+  foodpipe topics init && foodpipe db migrate    set up Kafka and PostgreSQL
+  foodpipe produce --rate 100                    produce mock orders
+  foodpipe consume                               store them in PostgreSQL
+
+Every flag can also be set as FOODPIPE_<FLAG> in the environment or as a key of
+the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml).`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       versionString(app.Version),
+	}
+	root.SetOut(app.Stdout)
+	root.SetErr(app.Stderr)
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
+	groupCmd(root)
+
+	pf := root.PersistentFlags()
+	pf.String("config", "", "config file (default ./foodpipe.yaml, then ~/.config/foodpipe/config.yaml); env FOODPIPE_CONFIG")
+	config.AddFlags(pf, globalKeys...)
+
+	root.AddCommand(
+		newVersionCmd(app),
+		newConfigCmd(app),
+		newTopicsCmd(app),
+		newDBCmd(app),
+	)
+	return root
+}
+
+// groupCmd makes a command that only holds subcommands print its help when
+// called bare, and reject an unknown subcommand as a usage error.
+func groupCmd(c *cobra.Command) {
+	c.Args = func(c *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usage(fmt.Errorf("unknown command %q for %q", args[0], c.CommandPath()))
+		}
+		return nil
+	}
+	c.RunE = func(c *cobra.Command, _ []string) error { return c.Help() }
+}
+
+// noArgs rejects positional arguments as a usage error.
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usage(fmt.Errorf("%s takes no arguments, got %q", c.CommandPath(), strings.Join(args, " ")))
+	}
+	return nil
+}
+
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i] + " …"
+	}
+	return s
+}

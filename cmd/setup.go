@@ -1,0 +1,74 @@
+package cmd
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/kafka"
+)
+
+// env is what a command's RunE gets once its flags are parsed: the
+// effective configuration and a logger configured by it.
+type env struct {
+	cfg *config.Config
+	log *slog.Logger
+}
+
+// load reads the configuration for c (flags, environment, file, defaults)
+// and builds the logger. Every failure here is a usage error.
+func (a *App) load(c *cobra.Command) (*env, error) {
+	opts := config.Options{SearchFiles: config.DefaultSearchFiles()}
+	if f := c.Flags().Lookup("config"); f != nil && f.Changed {
+		opts.File = f.Value.String()
+	} else if v, ok := os.LookupEnv("FOODPIPE_CONFIG"); ok && v != "" {
+		opts.File = v
+	}
+	cfg, err := config.Load(c.Flags(), opts)
+	if err != nil {
+		return nil, usage(err)
+	}
+	log := newLogger(a.Stderr, cfg.Log)
+	if cfg.File != "" {
+		log.Debug("config file read", "file", cfg.File)
+	}
+	return &env{cfg: cfg, log: log}, nil
+}
+
+// newLogger logs to w at the configured level, as text on a terminal and as
+// JSON otherwise (SPEC "Commands").
+func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(strings.ToLower(cfg.Level)))
+	hopts := &slog.HandlerOptions{Level: level}
+	format := cfg.Format
+	if format == "auto" {
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, hopts))
+	}
+	return slog.New(slog.NewJSONHandler(w, hopts))
+}
+
+// isTerminal reports whether w is a character device such as a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// kafkaConn is the Kafka connection of this invocation.
+func (a *App) kafkaConn(e *env) kafka.Conn {
+	return kafka.Conn{Config: e.cfg.Kafka, ClientID: "foodpipe/" + versionString(a.Version), Logger: e.log}
+}

@@ -1,0 +1,44 @@
+// Command foodpipe runs every role of a Kafka → PostgreSQL event pipeline
+// for food orders. See README.md.
+package main
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/foodpipe/foodpipe/cmd"
+)
+
+// version is set at link time: -ldflags "-X main.version=v1.2.3".
+var version string
+
+//go:embed sql/*.sql
+var migrations embed.FS
+
+func main() {
+	// The first SIGINT/SIGTERM cancels ctx and starts a graceful stop; stop()
+	// then restores the default handlers, so a second signal ends the
+	// process at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+
+	sqlFiles, err := fs.Sub(migrations, "sql")
+	if err != nil {
+		panic(err) // the embed pattern above guarantees the directory
+	}
+	code := cmd.Execute(ctx, &cmd.App{
+		Version:    version,
+		Migrations: sqlFiles,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+	}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
