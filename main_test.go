@@ -1,0 +1,364 @@
+package main
+
+// These tests run the real foodpipe binary, built once in TestMain, the way
+// a user runs it: flags, environment, exit codes, stdout and stderr.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "foodpipe-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "foodpipe")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build foodpipe:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// result is what one run of the binary did.
+type result struct {
+	code           int
+	stdout, stderr string
+	elapsed        time.Duration
+}
+
+// command prepares the binary with args in an empty working directory and
+// config home, so no stray foodpipe.yaml is read, and with env added.
+func command(t *testing.T, ctx context.Context, env []string, args ...string) *exec.Cmd {
+	t.Helper()
+	home := t.TempDir()
+	c := exec.CommandContext(ctx, binary, args...)
+	c.Dir = home
+	c.Env = append(os.Environ(), "XDG_CONFIG_HOME="+home, "HOME="+home, "FOODPIPE_LOG_FORMAT=text")
+	c.Env = append(c.Env, env...)
+	return c
+}
+
+// run runs the binary to completion, at most two minutes.
+func run(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	c := command(t, ctx, env, args...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := c.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run foodpipe %v: %v", args, err)
+		}
+		r.code = ee.ExitCode()
+	}
+	return r
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", r.code, r.stdout, r.stderr)
+}
+
+// errorLine returns the "foodpipe: …" error line of stderr, failing the test
+// unless there is exactly one.
+func errorLine(t *testing.T, r result) string {
+	t.Helper()
+	var lines []string
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.HasPrefix(l, "foodpipe: ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 {
+		t.Fatalf("want exactly one error line, got %d:\n%s", len(lines), r)
+	}
+	return lines[0]
+}
+
+func brokersFlag(t *testing.T) string {
+	return "--brokers=" + strings.Join(testenv.Brokers(t), ",")
+}
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	r := run(t, nil, "--help")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	for _, c := range []string{"produce", "consume", "topics", "db", "bench", "config", "version", "completion"} {
+		if !strings.Contains(r.stdout, "\n  "+c+" ") {
+			t.Errorf("--help does not list %q:\n%s", c, r.stdout)
+		}
+	}
+	v := run(t, nil, "version")
+	if v.code != 0 || !strings.HasPrefix(v.stdout, "foodpipe ") {
+		t.Errorf("version: %s", v)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
+	cfgDir := t.TempDir()
+	badKey := filepath.Join(cfgDir, "bad.yaml")
+	if err := os.WriteFile(badKey, []byte("brokers: [127.0.0.1:9092]\npartitionz: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"zero partitions", nil, []string{"topics", "init", "--partitions", "0"}, "invalid partitions 0"},
+		{"unknown config key", nil, []string{"topics", "init", "--config", badKey}, `unknown key "partitionz"`},
+		{"unknown config key via env", []string{"FOODPIPE_CONFIG=" + badKey}, []string{"db", "status"}, `unknown key "partitionz"`},
+		{"missing config file", nil, []string{"config", "show", "--config", filepath.Join(cfgDir, "none.yaml")}, "no such file"},
+		{"bad env value", []string{"FOODPIPE_KAFKA_TIMEOUT=soon"}, []string{"topics", "init"}, `invalid kafka-timeout "soon" (from FOODPIPE_KAFKA_TIMEOUT)`},
+		{"unknown flag", nil, []string{"topics", "init", "--partitons", "3"}, "unknown flag: --partitons"},
+		{"unknown command", nil, []string{"topics", "nuke"}, `unknown command "nuke"`},
+		{"stray argument", nil, []string{"db", "migrate", "now"}, "takes no arguments"},
+		{"bad database url", nil, []string{"db", "migrate", "--database-url", "postgres://u:hunter2@[::1"}, "invalid database-url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, tt.env, tt.args...)
+			if r.code != 2 {
+				t.Fatalf("want exit 2:\n%s", r)
+			}
+			if line := errorLine(t, r); !strings.Contains(line, tt.want) {
+				t.Errorf("error line %q does not contain %q", line, tt.want)
+			}
+			if strings.Contains(r.stderr, "hunter2") || strings.Contains(r.stderr, "goroutine ") {
+				t.Errorf("stderr leaks a secret or a stack:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestUnreachableServicesExit1InOneLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"kafka", []string{"topics", "init", "--brokers", "127.0.0.1:1"}, "foodpipe: cannot reach Kafka at 127.0.0.1:1: connection refused"},
+		{"postgres", []string{"db", "migrate", "--database-url", "postgres://foodpipe@127.0.0.1:1/foodpipe"}, "foodpipe: cannot reach PostgreSQL at 127.0.0.1:1: connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, nil, tt.args...)
+			if r.code != 1 {
+				t.Fatalf("want exit 1:\n%s", r)
+			}
+			if r.elapsed > 15*time.Second {
+				// Not a timing assertion on performance: the contract says an
+				// unreachable service is reported, not waited for forever.
+				t.Errorf("took %v, the contract allows 15s", r.elapsed)
+			}
+			if got := strings.TrimSpace(r.stderr); got != tt.want {
+				t.Errorf("stderr = %q, want exactly %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigShowNeverPrintsSecrets(t *testing.T) {
+	t.Parallel()
+	env := []string{
+		"FOODPIPE_KAFKA_PASSWORD=kafka-s3cret",
+		"FOODPIPE_KAFKA_SASL_MECHANISM=SCRAM-SHA-256",
+		"FOODPIPE_KAFKA_USERNAME=app",
+	}
+	for _, format := range []string{"text", "json"} {
+		r := run(t, env, "config", "show", "--output", format, "--database-url", "postgres://app:pg-s3cret@db:5432/orders", "--rate", "250")
+		if r.code != 0 {
+			t.Fatal(r)
+		}
+		if strings.Contains(r.stdout+r.stderr, "s3cret") {
+			t.Errorf("%s output shows a secret:\n%s", format, r)
+		}
+		if format == "json" {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+				t.Fatalf("json output: %v\n%s", err, r.stdout)
+			}
+			if m["rate"] != 250.0 || m["kafka-username"] != "app" || m["kafka-password"] != "[redacted]" {
+				t.Errorf("json output: rate=%v user=%v password=%v", m["rate"], m["kafka-username"], m["kafka-password"])
+			}
+		} else if !strings.Contains(r.stdout, "rate: 250\n") || !strings.Contains(r.stdout, "postgres://app:[redacted]@db:5432/orders") {
+			t.Errorf("text output:\n%s", r.stdout)
+		}
+	}
+}
+
+type topicResult struct {
+	Topic             string            `json:"topic"`
+	Status            string            `json:"status"`
+	Partitions        int               `json:"partitions"`
+	ReplicationFactor int               `json:"replication_factor"`
+	Configs           map[string]string `json:"configs"`
+	Differences       []struct {
+		Key, Want, Got string
+	} `json:"differences"`
+}
+
+func topicsInit(t *testing.T, topic string, args ...string) (result, []topicResult) {
+	t.Helper()
+	r := run(t, nil, append([]string{"topics", "init", brokersFlag(t), "--topic", topic, "--output", "json"}, args...)...)
+	var res []topicResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+		t.Fatalf("topics init output is not JSON: %v\n%s", err, r)
+	}
+	return r, res
+}
+
+func TestTopicsInit(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+
+	r, res := topicsInit(t, topic)
+	if r.code != 0 || len(res) != 2 {
+		t.Fatalf("first run:\n%s", r)
+	}
+	for i, want := range []struct{ topic, retention string }{{topic, "604800000"}, {topic + ".dlq", "2592000000"}} {
+		got := res[i]
+		if got.Topic != want.topic || got.Status != "created" || got.Partitions != 3 || got.ReplicationFactor != 1 ||
+			got.Configs["retention.ms"] != want.retention || got.Configs["cleanup.policy"] != "delete" {
+			t.Errorf("first run, topic %d: %+v", i, got)
+		}
+	}
+
+	r, res = topicsInit(t, topic)
+	if r.code != 0 {
+		t.Fatalf("second run:\n%s", r)
+	}
+	for _, got := range res {
+		if got.Status != "exists, matches" || got.Configs["retention.ms"] == "" {
+			t.Errorf("second run: %+v", got)
+		}
+	}
+
+	text := run(t, nil, "topics", "init", brokersFlag(t), "--topic", topic)
+	if text.code != 0 || !strings.Contains(text.stdout, "TOPIC") || !strings.Contains(text.stdout, "exists, matches") {
+		t.Errorf("text output:\n%s", text)
+	}
+}
+
+func TestTopicsInitDrift(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	if r, _ := topicsInit(t, topic, "--partitions", "2", "--retention", "24h"); r.code != 0 {
+		t.Fatal(r)
+	}
+
+	r, res := topicsInit(t, topic)
+	if r.code != 1 {
+		t.Fatalf("drifted topic: want exit 1:\n%s", r)
+	}
+	keys := map[string]string{}
+	for _, d := range res[0].Differences {
+		keys[d.Key] = d.Want + " vs " + d.Got
+	}
+	if !strings.HasPrefix(keys["partitions"], "3 vs 2") || keys["retention.ms"] != "604800000 vs 86400000" {
+		t.Errorf("differences = %v", keys)
+	}
+	if line := errorLine(t, r); !strings.Contains(line, topic) {
+		t.Errorf("error line %q does not name the topic", line)
+	}
+
+	r, res = topicsInit(t, topic, "--retention", "24h", "--add-partitions")
+	if r.code != 0 || res[0].Partitions != 3 || res[0].Status != "partitions added" {
+		t.Errorf("--add-partitions: %+v\n%s", res, r)
+	}
+}
+
+func TestDBMigrate(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	url := "--database-url=" + dsn
+	for i := range 2 {
+		r := run(t, nil, "db", "migrate", url)
+		if r.code != 0 {
+			t.Fatalf("migrate run %d:\n%s", i+1, r)
+		}
+	}
+	r := run(t, nil, "db", "status", url, "--output", "json")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	var status []struct {
+		File    string `json:"file"`
+		Applied bool   `json:"applied"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &status); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	files, _ := filepath.Glob("sql/*.sql")
+	if len(status) != len(files) {
+		t.Fatalf("status lists %d migrations, sql/ has %d", len(status), len(files))
+	}
+	for i, s := range status {
+		if !s.Applied || s.File != filepath.Base(files[i]) {
+			t.Errorf("status[%d] = %+v, want %s applied", i, s, filepath.Base(files[i]))
+		}
+	}
+}
+
+// TestDBMigrateConcurrentProcesses starts three db migrate processes at the
+// same moment on an empty schema: all exit 0, and the schema is applied once
+// (a second application would fail on CREATE TABLE).
+func TestDBMigrateConcurrentProcesses(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	cmds := make([]*exec.Cmd, 3)
+	outs := make([]bytes.Buffer, 3)
+	for i := range cmds {
+		cmds[i] = command(t, t.Context(), nil, "db", "migrate", "--database-url="+dsn, "--output", "json")
+		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, c := range cmds {
+		wg.Go(func() { errs[i] = c.Run() })
+	}
+	wg.Wait()
+	ranNow := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
+			continue
+		}
+		ranNow += strings.Count(outs[i].String(), `"ran": true`)
+	}
+	files, _ := filepath.Glob("sql/*.sql")
+	if ranNow != len(files) {
+		t.Errorf("the three processes applied %d migrations in total, want each of %d exactly once", ranNow, len(files))
+	}
+}
