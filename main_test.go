@@ -13,10 +13,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
 var binary string
@@ -134,6 +136,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		want string
 	}{
 		{"zero partitions", nil, []string{"topics", "init", "--partitions", "0"}, "invalid partitions 0"},
+		{"negative rate", nil, []string{"produce", "--rate", "-1"}, "invalid rate -1"},
+		{"rate not a number", []string{"FOODPIPE_RATE=fast"}, []string{"produce"}, `invalid rate "fast" (from FOODPIPE_RATE)`},
 		{"unknown config key", nil, []string{"topics", "init", "--config", badKey}, `unknown key "partitionz"`},
 		{"unknown config key via env", []string{"FOODPIPE_CONFIG=" + badKey}, []string{"db", "status"}, `unknown key "partitionz"`},
 		{"missing config file", nil, []string{"config", "show", "--config", filepath.Join(cfgDir, "none.yaml")}, "no such file"},
@@ -168,6 +172,7 @@ func TestUnreachableServicesExit1InOneLine(t *testing.T) {
 		want string
 	}{
 		{"kafka", []string{"topics", "init", "--brokers", "127.0.0.1:1"}, "foodpipe: cannot reach Kafka at 127.0.0.1:1: connection refused"},
+		{"kafka, produce", []string{"produce", "--brokers", "127.0.0.1:1", "--count", "1"}, "foodpipe: cannot reach Kafka at 127.0.0.1:1: connection refused"},
 		{"postgres", []string{"db", "migrate", "--database-url", "postgres://foodpipe@127.0.0.1:1/foodpipe"}, "foodpipe: cannot reach PostgreSQL at 127.0.0.1:1: connection refused"},
 	}
 	for _, tt := range tests {
@@ -361,4 +366,200 @@ func TestDBMigrateConcurrentProcesses(t *testing.T) {
 	if ranNow != len(files) {
 		t.Errorf("the three processes applied %d migrations in total, want each of %d exactly once", ranNow, len(files))
 	}
+}
+
+type produceSummary struct {
+	Topic           string           `json:"topic"`
+	Produced        int64            `json:"produced"`
+	Failed          int64            `json:"failed"`
+	DurationSeconds float64          `json:"duration_seconds"`
+	RatePerSecond   float64          `json:"rate_per_second"`
+	Stopped         string           `json:"stopped"`
+	Partitions      map[string]int64 `json:"partitions"`
+}
+
+func parseProduce(t *testing.T, r result) produceSummary {
+	t.Helper()
+	var s produceSummary
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("produce output is not JSON: %v\n%s", err, r)
+	}
+	return s
+}
+
+// orderIDs decodes every record of topic and returns the order ids,
+// failing on an invalid record, a duplicate id or a key in two partitions.
+func orderIDs(t *testing.T, topic string) (ids map[string]bool, partitions map[int32]int) {
+	t.Helper()
+	ids, partitions = map[string]bool{}, map[int32]int{}
+	keyPart := map[string]int32{}
+	var o order.Order
+	for _, r := range testenv.Records(t, topic) {
+		if err := order.DecodeAndValidate(r.Value, &o); err != nil {
+			t.Fatalf("record %d/%d invalid: %v", r.Partition, r.Offset, err)
+		}
+		if ids[o.OrderID] {
+			t.Fatalf("order id %s twice in %s", o.OrderID, topic)
+		}
+		ids[o.OrderID] = true
+		if p, ok := keyPart[string(r.Key)]; ok && p != r.Partition {
+			t.Errorf("key %s in partitions %d and %d", r.Key, p, r.Partition)
+		}
+		keyPart[string(r.Key)] = r.Partition
+		partitions[r.Partition]++
+	}
+	return ids, partitions
+}
+
+func TestProduceCountTwice(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	args := []string{"produce", brokersFlag(t), "--topic", topic, "--count", "10000", "--rate", "0", "--output", "json"}
+
+	r := run(t, nil, args...)
+	s := parseProduce(t, r)
+	if r.code != 0 || s.Produced != 10000 || s.Failed != 0 {
+		t.Fatalf("first run:\n%s", r)
+	}
+	first, parts := orderIDs(t, topic)
+	if len(first) != 10000 || len(parts) != 3 {
+		t.Fatalf("topic holds %d orders in %d partitions, want 10000 in 3", len(first), len(parts))
+	}
+	for p, n := range parts {
+		if s.Partitions[fmt.Sprint(p)] != int64(n) {
+			t.Errorf("partition %d: summary %d, topic %d", p, s.Partitions[fmt.Sprint(p)], n)
+		}
+	}
+
+	r = run(t, nil, args...)
+	if s := parseProduce(t, r); r.code != 0 || s.Produced != 10000 {
+		t.Fatalf("second run:\n%s", r)
+	}
+	all, _ := orderIDs(t, topic) // fails on any id produced twice
+	if len(all) != 20000 {
+		t.Errorf("after two runs the topic holds %d distinct orders, want 20000", len(all))
+	}
+	for id := range first {
+		if !all[id] {
+			t.Fatalf("order %s of the first run vanished", id)
+		}
+	}
+}
+
+// TestProduceRate checks the pacing contract: --rate 200 for 10s gives
+// 2000 ± 2 % orders, none of the seconds holding more than twice its share.
+// Record timestamps are stamped at send time, so they show the pacing.
+func TestProduceRate(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	r := run(t, nil, "produce", brokersFlag(t), "--topic", topic, "--rate", "200", "--duration", "10s", "--output", "json")
+	s := parseProduce(t, r)
+	if r.code != 0 || s.Stopped != "duration" {
+		t.Fatalf("%s", r)
+	}
+	if s.Produced < 1960 || s.Produced > 2040 {
+		t.Errorf("produced %d in 10s at --rate 200, want 2000 ± 2%%", s.Produced)
+	}
+	records := testenv.Records(t, topic)
+	if int64(len(records)) != s.Produced {
+		t.Fatalf("topic holds %d, summary says %d", len(records), s.Produced)
+	}
+	start := records[0].Timestamp
+	for _, rec := range records {
+		if rec.Timestamp.Before(start) {
+			start = rec.Timestamp
+		}
+	}
+	perSecond := map[int]int{}
+	for _, rec := range records {
+		perSecond[int(rec.Timestamp.Sub(start)/time.Second)]++
+	}
+	for sec, n := range perSecond {
+		if n > 400 {
+			t.Errorf("second %d holds %d orders, more than twice its share of 200", sec, n)
+		}
+	}
+}
+
+// TestProduceSIGTERM stops a producer under load with SIGTERM: it exits 0
+// promptly, and its summary claims exactly what the topic holds.
+func TestProduceSIGTERM(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	c := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", topic, "--rate", "5000", "--output", "json", "--progress-interval", "200ms")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{want: "rate_actual"}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stderr.wait(t, 30*time.Second) // orders are flowing
+	time.Sleep(time.Second)
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	err := c.Wait()
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if d := time.Since(signalled); d > 5*time.Second {
+		t.Errorf("took %v to exit after SIGTERM, the contract allows 5s", d)
+	}
+	s := parseProduce(t, result{stdout: stdout.String()})
+	if s.Stopped != "signal" || s.Produced == 0 || s.Failed != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	ids, _ := orderIDs(t, topic)
+	if int64(len(ids)) != s.Produced {
+		t.Errorf("topic holds %d orders, the summary claims %d", len(ids), s.Produced)
+	}
+}
+
+// lineWaiter is an io.Writer that collects output and signals when a line
+// containing want was written.
+type lineWaiter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *lineWaiter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.init()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		select {
+		case <-w.seen:
+		default:
+			close(w.seen)
+		}
+	}
+	return len(p), nil
+}
+
+func (w *lineWaiter) init() { w.once.Do(func() { w.seen = make(chan struct{}) }) }
+
+func (w *lineWaiter) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	w.mu.Lock()
+	w.init()
+	w.mu.Unlock()
+	select {
+	case <-w.seen:
+	case <-time.After(timeout):
+		t.Fatalf("no %q within %v:\n%s", w.want, timeout, w.String())
+	}
+}
+
+func (w *lineWaiter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }

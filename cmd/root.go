@@ -76,6 +76,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newConfigCmd(app),
 		newTopicsCmd(app),
 		newDBCmd(app),
+		newProduceCmd(app),
 	)
 	return root
 }

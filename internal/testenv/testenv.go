@@ -160,7 +160,7 @@ func startDocker() error {
 			return
 		}
 		if docker.brokers, err = kc.Brokers(ctx); err != nil {
-			docker.err = fmt.Errorf("Kafka container brokers: %w", err)
+			docker.err = fmt.Errorf("brokers of the Kafka container: %w", err)
 			return
 		}
 		pc, err := tcpostgres.Run(ctx, postgresImage,

@@ -147,8 +147,8 @@ func (c Conn) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) error
 	}
 }
 
-// quietLogger passes franz-go's logs to slog, except while quiet is set:
-// then only errors pass. The start-up ping sets it, so a broker that is not
+// quietLogger passes franz-go's logs to slog, info as debug, except while
+// quiet is set: then only errors pass. The start-up ping sets it, so a broker that is not
 // up yet produces one clear error line instead of a warning per dial.
 type quietLogger struct {
 	kgo.Logger
@@ -158,6 +158,11 @@ type quietLogger struct {
 func (l *quietLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
 	if l.quiet.Load() && level > kgo.LogLevelError {
 		return
+	}
+	// franz-go's info messages narrate its internals (metadata loads,
+	// producer ids); they are debug detail for foodpipe's users.
+	if level == kgo.LogLevelInfo {
+		level = kgo.LogLevelDebug
 	}
 	l.Logger.Log(level, msg, kv...)
 }

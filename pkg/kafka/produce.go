@@ -1,0 +1,257 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/order"
+)
+
+// OrderHeaders are the headers of every order record (SPEC wire format v1).
+var OrderHeaders = map[string]string{
+	"content-type": "application/json",
+	"schema":       "food-order/v1",
+}
+
+// OrderSource yields orders; *order.Generator is one.
+type OrderSource interface {
+	Next(o *order.Order)
+}
+
+// ProduceOptions bound and pace ProduceOrders.
+type ProduceOptions struct {
+	Rate     float64       // orders per second; 0: as fast as the broker accepts
+	Count    int64         // stop after this many orders; 0: no limit
+	Duration time.Duration // stop after this long; 0: no limit
+	// FlushTimeout bounds the wait for outstanding deliveries at the end.
+	FlushTimeout time.Duration
+	// ProgressInterval is how often Progress is called; 0: never.
+	ProgressInterval time.Duration
+	Progress         func(ProduceStats)
+	// Started, if set, is called once connected, before the first order.
+	Started func()
+}
+
+// ProduceStats counts what was produced. Only acknowledged orders count as
+// produced.
+type ProduceStats struct {
+	Produced   int64
+	Failed     int64
+	Partitions map[int32]int64 // acknowledged orders per partition
+	Elapsed    time.Duration
+	// Stopped says why generation ended: "count", "duration", "signal".
+	Stopped string
+}
+
+// Stop reasons of ProduceStats.
+const (
+	StoppedCount    = "count"
+	StoppedDuration = "duration"
+	StoppedSignal   = "signal"
+)
+
+// ErrNotDelivered is returned when some orders were not acknowledged.
+var ErrNotDelivered = errors.New("orders not delivered")
+
+// deliveryLog logs failed deliveries with their order_id, at most
+// maxFailureLogs per progress interval so a broker outage at 5,000 orders/s
+// does not bury the terminal; the rest are counted and summarised.
+const maxFailureLogs = 20
+
+// orderCounter is the delivery side of ProduceOrders: it counts what the
+// broker acknowledged and recycles the value buffers.
+type orderCounter struct {
+	log        *slog.Logger
+	produced   atomic.Int64
+	failed     atomic.Int64
+	mu         sync.Mutex
+	partitions map[int32]int64
+	logged     int
+	suppressed int64
+	pool       sync.Pool
+}
+
+func (c *orderCounter) delivered(d Delivery) {
+	if d.Err != nil {
+		c.failed.Add(1)
+		c.mu.Lock()
+		if c.logged < maxFailureLogs {
+			c.logged++
+			c.log.Error("order not delivered", "order_id", orderID(d.Value), "err", d.Err)
+		} else {
+			c.suppressed++
+		}
+		c.mu.Unlock()
+	} else {
+		c.produced.Add(1)
+		c.mu.Lock()
+		c.partitions[d.Partition]++
+		c.mu.Unlock()
+	}
+	buf := d.Value[:0]
+	c.pool.Put(&buf)
+}
+
+func (c *orderCounter) buffer() []byte {
+	if b, ok := c.pool.Get().(*[]byte); ok {
+		return *b
+	}
+	return make([]byte, 0, 1024)
+}
+
+// snapshot returns the counts so far and resets the failure-log budget.
+func (c *orderCounter) snapshot() ProduceStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.suppressed > 0 {
+		c.log.Error("more orders not delivered", "count", c.suppressed)
+		c.suppressed = 0
+	}
+	c.logged = 0
+	parts := make(map[int32]int64, len(c.partitions))
+	for p, n := range c.partitions {
+		parts[p] = n
+	}
+	return ProduceStats{Produced: c.produced.Load(), Failed: c.failed.Load(), Partitions: parts}
+}
+
+// orderID finds the order_id in an encoded order without decoding it all;
+// only failed deliveries need it.
+func orderID(value []byte) string {
+	const prefix = `{"order_id":"`
+	if !bytes.HasPrefix(value, []byte(prefix)) {
+		return ""
+	}
+	rest := value[len(prefix):]
+	if i := bytes.IndexByte(rest, '"'); i >= 0 {
+		return string(rest[:i])
+	}
+	return ""
+}
+
+// ProduceOrders connects a producer and produces orders from src, keyed by
+// customer_id, paced at opts.Rate, until Count or Duration is reached or ctx
+// is cancelled (the first SIGINT/SIGTERM). It then stops generating and
+// waits up to FlushTimeout for every order sent to be acknowledged; what is
+// still unacknowledged then counts as failed. Only acknowledged orders count
+// as produced. The error is ErrNotDelivered when any order failed, or the
+// connection error when Kafka could not be reached at start.
+func ProduceOrders(ctx context.Context, conn Conn, cfg config.Producer, topic string, src OrderSource, opts ProduceOptions) (ProduceStats, error) {
+	c := &orderCounter{log: conn.Logger, partitions: map[int32]int64{}}
+	p, err := NewProducer(ctx, conn, cfg, ProducerOptions{Topic: topic, Headers: OrderHeaders, OnDelivery: c.delivered})
+	if err != nil {
+		return ProduceStats{}, err
+	}
+	if opts.Started != nil {
+		opts.Started()
+	}
+	start := time.Now()
+	stopProgress := c.progress(opts, start)
+	stopped := produceLoop(ctx, p, c, src, opts)
+
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
+	defer cancel()
+	if err := p.Flush(fctx); err != nil {
+		conn.Logger.Warn("flush timed out: orders not yet acknowledged count as failed",
+			"unacknowledged", p.Buffered(), "flush_timeout", opts.FlushTimeout)
+	}
+	p.Close() // fails whatever is still buffered; its deliveries are counted
+	stopProgress()
+
+	stats := c.snapshot()
+	stats.Elapsed = time.Since(start)
+	stats.Stopped = stopped
+	if stats.Failed > 0 {
+		return stats, fmt.Errorf("%w: %d of %d", ErrNotDelivered, stats.Failed, stats.Failed+stats.Produced)
+	}
+	return stats, nil
+}
+
+// produceLoop generates and sends until a stop condition and says which.
+func produceLoop(ctx context.Context, p *Producer, c *orderCounter, src OrderSource, opts ProduceOptions) string {
+	genCtx := ctx
+	if opts.Duration > 0 {
+		var cancel context.CancelFunc
+		genCtx, cancel = context.WithTimeout(ctx, opts.Duration)
+		defer cancel()
+	}
+	var limiter *rate.Limiter
+	if opts.Rate > 0 {
+		// Burst 1 spreads the orders evenly through each second. The limiter
+		// schedules from its own clock, not from when Wait returned, so the
+		// loop's own cost does not make the rate drift.
+		limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
+	}
+	// Keys are per customer and never change: make each []byte once.
+	keys := map[string][]byte{}
+	var o order.Order
+	for n := int64(0); opts.Count == 0 || n < opts.Count; n++ {
+		// Wait fails early when the next slot lies past the duration's end.
+		if limiter != nil && limiter.Wait(genCtx) != nil || genCtx.Err() != nil {
+			return stopReason(ctx)
+		}
+		src.Next(&o)
+		key, ok := keys[o.CustomerID]
+		if !ok {
+			key = []byte(o.CustomerID)
+			keys[o.CustomerID] = key
+		}
+		if p.Send(genCtx, key, order.AppendJSON(c.buffer(), &o)) != nil {
+			return stopReason(ctx)
+		}
+	}
+	return StoppedCount
+}
+
+// stopReason tells a stop by signal (ctx cancelled) from the end of
+// --duration.
+func stopReason(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return StoppedSignal
+	}
+	return StoppedDuration
+}
+
+// progress calls opts.Progress every ProgressInterval until stopped; the
+// returned func stops it and makes one last call.
+func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func()) {
+	if opts.Progress == nil {
+		return func() {}
+	}
+	report := func() {
+		s := c.snapshot()
+		s.Elapsed = time.Since(start)
+		opts.Progress(s)
+	}
+	if opts.ProgressInterval <= 0 {
+		return report
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(opts.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report()
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		report()
+	}
+}

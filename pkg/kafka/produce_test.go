@@ -1,0 +1,239 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/order"
+)
+
+// murmur2 is Kafka's key hash (org.apache.kafka.common.utils.Utils.murmur2),
+// written here independently of franz-go to check the partitioning.
+func murmur2(data []byte) int32 {
+	const seed, m, r = uint32(0x9747b28c), uint32(0x5bd1e995), 24
+	n := len(data)
+	h := seed ^ uint32(n)
+	for i := 0; i+4 <= n; i += 4 {
+		k := uint32(data[i]) | uint32(data[i+1])<<8 | uint32(data[i+2])<<16 | uint32(data[i+3])<<24
+		k *= m
+		k ^= k >> r
+		k *= m
+		h *= m
+		h ^= k
+	}
+	tail := data[n&^3:]
+	switch len(tail) {
+	case 3:
+		h ^= uint32(tail[2]) << 16
+		fallthrough
+	case 2:
+		h ^= uint32(tail[1]) << 8
+		fallthrough
+	case 1:
+		h ^= uint32(tail[0])
+		h *= m
+	}
+	h ^= h >> 13
+	h *= m
+	h ^= h >> 15
+	return int32(h)
+}
+
+func TestMurmur2MatchesKafka(t *testing.T) {
+	// Vectors from Kafka's UtilsTest.testMurmur2.
+	tests := map[string]int32{
+		"21":                         -973932308,
+		"foobar":                     -790332482,
+		"a-little-bit-long-string":   -985981536,
+		"a-little-bit-longer-string": -1486304829,
+		"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+		"abc": 479470107,
+	}
+	for in, want := range tests {
+		if got := murmur2([]byte(in)); got != want {
+			t.Errorf("murmur2(%q) = %d, want %d", in, got, want)
+		}
+	}
+}
+
+func testProducerConfig() config.Producer {
+	return config.Default().Producer
+}
+
+func newTestGenerator(t *testing.T, seed uint64) *order.Generator {
+	t.Helper()
+	g, err := order.NewGenerator(order.GeneratorConfig{Seed: seed, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// seq returns the per-generator sequence number at the end of an order id.
+func seq(t *testing.T, id string) int {
+	t.Helper()
+	n, err := strconv.Atoi(id[strings.LastIndexByte(id, '-')+1:])
+	if err != nil {
+		t.Fatalf("order id %q has no sequence: %v", id, err)
+	}
+	return n
+}
+
+func TestProduceOrdersLandsExactlyWhatWasAcknowledged(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "produce")
+	testenv.CreateTopic(t, topic, 3)
+	const n = 5000
+
+	stats, err := ProduceOrders(t.Context(), testConn(t), testProducerConfig(), topic, newTestGenerator(t, 42),
+		ProduceOptions{Count: n, FlushTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Produced != n || stats.Failed != 0 || stats.Stopped != StoppedCount {
+		t.Fatalf("stats = %+v, want %d produced, 0 failed, stopped by count", stats, n)
+	}
+
+	records := testenv.Records(t, topic)
+	if len(records) != n {
+		t.Fatalf("topic holds %d records, want %d", len(records), n)
+	}
+	ids := map[string]bool{}
+	keyPartition := map[string]int32{}
+	lastSeq := map[string]int{}
+	perPartition := map[int32]int64{}
+	var o order.Order
+	for _, r := range records {
+		if err := order.DecodeAndValidate(r.Value, &o); err != nil {
+			t.Fatalf("record %d/%d: %v", r.Partition, r.Offset, err)
+		}
+		if ids[o.OrderID] {
+			t.Fatalf("order id %s twice", o.OrderID)
+		}
+		ids[o.OrderID] = true
+		if string(r.Key) != o.CustomerID {
+			t.Errorf("key %q, want customer_id %q", r.Key, o.CustomerID)
+		}
+		if r.Headers["content-type"] != "application/json" || r.Headers["schema"] != "food-order/v1" {
+			t.Errorf("headers = %v", r.Headers)
+		}
+		if want := (murmur2(r.Key) & 0x7fffffff) % 3; r.Partition != want {
+			t.Errorf("key %s in partition %d, murmur2 says %d", r.Key, r.Partition, want)
+		}
+		if p, ok := keyPartition[o.CustomerID]; ok && p != r.Partition {
+			t.Errorf("customer %s in partitions %d and %d", o.CustomerID, p, r.Partition)
+		}
+		keyPartition[o.CustomerID] = r.Partition
+		// Records arrive in offset order per partition; a customer's orders
+		// must be in the order they were generated.
+		s := seq(t, o.OrderID)
+		if s <= lastSeq[o.CustomerID] {
+			t.Errorf("customer %s: order seq %d after %d", o.CustomerID, s, lastSeq[o.CustomerID])
+		}
+		lastSeq[o.CustomerID] = s
+		perPartition[r.Partition]++
+	}
+	if len(perPartition) < 2 {
+		t.Errorf("only partitions %v used", perPartition)
+	}
+	for p, c := range perPartition {
+		if stats.Partitions[p] != c {
+			t.Errorf("partition %d: stats say %d, topic holds %d", p, stats.Partitions[p], c)
+		}
+	}
+}
+
+func TestProduceOrdersStopsOnCancelAndLosesNothing(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "produce")
+	testenv.CreateTopic(t, topic, 3)
+	ctx, cancel := context.WithCancel(t.Context())
+	var progressCalls atomic.Int32
+	done := make(chan struct{})
+	var stats ProduceStats
+	var err error
+	go func() {
+		defer close(done)
+		stats, err = ProduceOrders(ctx, testConn(t), testProducerConfig(), topic, newTestGenerator(t, 1), ProduceOptions{
+			Rate: 5000, FlushTimeout: 30 * time.Second, ProgressInterval: 100 * time.Millisecond,
+			Progress: func(ProduceStats) { progressCalls.Add(1) },
+		})
+	}()
+	// Cancel once orders are flowing (as a SIGTERM would).
+	for progressCalls.Load() < 3 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Stopped != StoppedSignal || stats.Produced == 0 {
+		t.Fatalf("stats = %+v, want stopped by signal after producing", stats)
+	}
+	if got := int64(len(testenv.Records(t, topic))); got != stats.Produced {
+		t.Errorf("topic holds %d records, stats claim %d produced", got, stats.Produced)
+	}
+}
+
+// TestProduceOrdersBrokerLost runs against franz-go's in-process kfake
+// cluster, which the test can shut down mid-run: orders that cannot be
+// delivered within the delivery timeout are counted failed, never produced.
+func TestProduceOrdersBrokerLost(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := Conn{
+		Config:   config.Kafka{Brokers: cluster.ListenAddrs(), ConnectTimeout: 5 * time.Second},
+		ClientID: "foodpipe-test",
+		Logger:   testenv.Logger(t),
+	}
+	cfg := testProducerConfig()
+	cfg.DeliveryTimeout = 2 * time.Second
+
+	var acked atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for acked.Load() < 500 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cluster.Close() // the broker is gone for good
+		close(stop)
+	}()
+	stats, err := ProduceOrders(t.Context(), conn, cfg, topic, newTestGenerator(t, 2), ProduceOptions{
+		Rate: 2000, Duration: 4 * time.Second, FlushTimeout: 5 * time.Second, ProgressInterval: 20 * time.Millisecond,
+		Progress: func(s ProduceStats) { acked.Store(s.Produced) },
+	})
+	<-stop
+	if !errors.Is(err, ErrNotDelivered) {
+		t.Fatalf("err = %v, want ErrNotDelivered", err)
+	}
+	if stats.Failed == 0 || stats.Produced < 500 {
+		t.Errorf("stats = %+v, want ≥500 produced before the loss and some failed after", stats)
+	}
+}
+
+func TestProduceOrdersUnreachable(t *testing.T) {
+	t.Parallel()
+	conn := Conn{
+		Config:   config.Kafka{Brokers: []string{"127.0.0.1:1"}, ConnectTimeout: time.Second},
+		ClientID: "foodpipe-test",
+		Logger:   testenv.Logger(t),
+	}
+	_, err := ProduceOrders(t.Context(), conn, testProducerConfig(), "orders", newTestGenerator(t, 3), ProduceOptions{Count: 1})
+	if !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+}
