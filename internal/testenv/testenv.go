@@ -87,24 +87,24 @@ func Schema(t testing.TB) (dsn, schema string) {
 	t.Helper()
 	base := DatabaseURL(t)
 	schema = strings.ToLower(strings.ReplaceAll(Name(t, "t"), "-", "_"))
-	if err := exec(base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+	if err := execSQL(base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		unavailable(t, "PostgreSQL", err)
 	}
 	t.Cleanup(func() {
 		if os.Getenv("FOODPIPE_TEST_KEEP") == "1" {
 			return
 		}
-		if err := exec(base, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		if err := execSQL(base, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
 			t.Logf("drop schema %s: %v", schema, err)
 		}
 	})
 	return WithSearchPath(base, schema), schema
 }
 
-// exec runs one statement on its own connection. testenv talks to
+// execSQL runs one statement on its own connection. testenv talks to
 // PostgreSQL with pgx directly, not through pkg/store, so that store's own
 // tests can use it without an import cycle.
-func exec(dsn, sql string) error {
+func execSQL(dsn, sql string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)

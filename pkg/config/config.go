@@ -130,7 +130,7 @@ func Default() Config {
 		Consume: Consume{
 			Group:         "orders",
 			BatchMaxRows:  5000,
-			BatchMaxBytes: 8 << 20,
+			BatchMaxBytes: 4 << 20,
 			FetchMaxBytes: 16 << 20,
 		},
 		Topics: Topics{
