@@ -77,6 +77,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newTopicsCmd(app),
 		newDBCmd(app),
 		newProduceCmd(app),
+		newConsumeCmd(app),
 	)
 	return root
 }

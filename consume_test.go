@@ -1,0 +1,585 @@
+package main
+
+// Fault tests of foodpipe consume, run with the real binary against the
+// real Kafka and PostgreSQL of the test bed. The proof is in the data: rows,
+// stored offsets, dead letters.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/order"
+)
+
+// pipeline is one test's topic, group and database schema.
+type pipeline struct {
+	t      *testing.T
+	topic  string
+	group  string
+	dsn    string
+	schema string
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	p := &pipeline{t: t, topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group")}
+	p.dsn, p.schema = testenv.Schema(t)
+	if r := run(t, nil, "topics", "init", brokersFlag(t), "--topic", p.topic); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := run(t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
+		t.Fatal(r)
+	}
+	return p
+}
+
+// produce runs foodpipe produce for count orders as fast as possible.
+func (p *pipeline) produce(count int, extra ...string) produceSummary {
+	p.t.Helper()
+	args := append([]string{"produce", brokersFlag(p.t), "--topic", p.topic, "--count", fmt.Sprint(count), "--rate", "0", "--output", "json"}, extra...)
+	r := run(p.t, nil, args...)
+	s := parseProduce(p.t, r)
+	if r.code != 0 || s.Produced != int64(count) {
+		p.t.Fatalf("produce:\n%s", r)
+	}
+	return s
+}
+
+// consumer is one running foodpipe consume process.
+type consumer struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr *lineWaiter
+	done   chan error
+}
+
+func (p *pipeline) startConsumer(extra ...string) *consumer {
+	p.t.Helper()
+	args := append([]string{"consume", brokersFlag(p.t), "--topic", p.topic, "--group", p.group,
+		"--database-url", p.dsn, "--output", "json", "--log-format", "json", "--log-level", "debug",
+		"--progress-interval", "500ms"}, extra...)
+	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
+	c.cmd = command(p.t, context.Background(), nil, args...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	p.t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		c.done <- nil
+	})
+	return c
+}
+
+// stop sends SIGTERM and returns the summary; the consumer must exit 0
+// within 10 s.
+func (c *consumer) stop(t *testing.T) consumeSummary {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err
+		if err != nil {
+			t.Fatalf("consumer exit after SIGTERM: %v\n%s", err, c.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("consumer still running 10s after SIGTERM\n%s", c.stderr.String())
+	}
+	var s consumeSummary
+	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
+		t.Fatalf("consume summary: %v\n%s", err, c.stdout.String())
+	}
+	return s
+}
+
+func (c *consumer) kill() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	err := <-c.done
+	c.done <- err
+}
+
+func (c *consumer) exited() bool {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+type consumeSummary struct {
+	Stored       int64            `json:"stored"`
+	Duplicates   int64            `json:"duplicates"`
+	DeadLettered map[string]int64 `json:"dead_lettered"`
+	Batches      int64            `json:"batches"`
+	Offsets      map[string]int64 `json:"offsets"`
+}
+
+// db connects to the test's schema.
+func (p *pipeline) db() *pgx.Conn {
+	p.t.Helper()
+	conn, err := pgx.Connect(context.Background(), p.dsn)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func (p *pipeline) count(conn *pgx.Conn) int64 {
+	p.t.Helper()
+	var n int64
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM orders").Scan(&n); err != nil {
+		p.t.Fatal(err)
+	}
+	return n
+}
+
+// storedOffsets reads consumer_offsets of the test's group.
+func (p *pipeline) storedOffsets(conn *pgx.Conn) map[int32]int64 {
+	p.t.Helper()
+	rows, err := conn.Query(context.Background(),
+		"SELECT partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2", p.group, p.topic)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for rows.Next() {
+		var part int32
+		var next int64
+		if err := rows.Scan(&part, &next); err != nil {
+			p.t.Fatal(err)
+		}
+		out[part] = next
+	}
+	if rows.Err() != nil {
+		p.t.Fatal(rows.Err())
+	}
+	return out
+}
+
+// waitCaughtUp waits until the stored offsets equal the topic's end offsets.
+func (p *pipeline) waitCaughtUp(conn *pgx.Conn, timeout time.Duration, alive ...*consumer) {
+	p.t.Helper()
+	end := testenv.EndOffsets(p.t, p.topic)
+	deadline := time.Now().Add(timeout)
+	for {
+		got := p.storedOffsets(conn)
+		caught := true
+		for part, e := range end {
+			if e > 0 && got[part] != e {
+				caught = false
+			}
+		}
+		if caught {
+			return
+		}
+		for _, c := range alive {
+			if c.exited() {
+				p.t.Fatalf("a consumer exited:\n%s", c.stderr.String())
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("stored offsets %v, end offsets %v after %v", got, end, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestConsumeStoresEveryColumn(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(2000)
+	c := p.startConsumer()
+	conn := p.db()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	s := c.stop(t)
+	if s.Stored != 2000 || s.Duplicates != 0 || len(s.DeadLettered) != 0 {
+		t.Errorf("summary %+v, want 2000 stored", s)
+	}
+
+	want := map[string]order.Order{}
+	for _, r := range testenv.Records(t, p.topic) {
+		var o order.Order
+		if err := order.DecodeAndValidate(r.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		o.RawItems = append([]byte(nil), o.RawItems...)
+		want[o.OrderID] = o
+	}
+	rows, err := conn.Query(context.Background(), `
+		SELECT order_id, customer_id, customer_name, customer_email, items::text, total_amount::text,
+		       status, created_at, processed_at
+		FROM orders`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		n++
+		var id, cust, name, email, items, total, status string
+		var created, processed time.Time
+		if err := rows.Scan(&id, &cust, &name, &email, &items, &total, &status, &created, &processed); err != nil {
+			t.Fatal(err)
+		}
+		w, ok := want[id]
+		if !ok {
+			t.Fatalf("row %s was never produced", id)
+		}
+		if cust != w.CustomerID || name != w.CustomerName || email != w.CustomerEmail || status != w.Status {
+			t.Errorf("%s: got %q %q %q %q, want %q %q %q %q", id, cust, name, email, status, w.CustomerID, w.CustomerName, w.CustomerEmail, w.Status)
+		}
+		if total != w.TotalAmount.String() {
+			t.Errorf("%s: total %s, want %s", id, total, w.TotalAmount)
+		}
+		if !created.Equal(w.CreatedAt) {
+			t.Errorf("%s: created_at %v, want %v (microseconds kept)", id, created, w.CreatedAt)
+		}
+		if processed.Before(created) {
+			t.Errorf("%s: processed_at %v before created_at %v", id, processed, created)
+		}
+		var gotItems, wantItems []map[string]any
+		if err := json.Unmarshal([]byte(items), &gotItems); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(w.RawItems, &wantItems); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(gotItems) != fmt.Sprint(wantItems) {
+			t.Errorf("%s: items %s, want %s", id, items, w.RawItems)
+		}
+	}
+	if n != len(want) {
+		t.Errorf("%d rows, %d orders produced", n, len(want))
+	}
+}
+
+// batchLog is one "batch stored" debug line of a consumer.
+type batchLog struct {
+	Msg        string `json:"msg"`
+	Inserted   int    `json:"inserted"`
+	Duplicates int    `json:"duplicates"`
+	Offsets    []struct {
+		Partition int32
+		Expected  int64
+		Next      int64
+	} `json:"offsets"`
+}
+
+// checkBatches reads the "batch stored" lines of every consumer process: no
+// offset range may have been stored twice (each partition's ranges chain
+// Expected → Next without repeating a start) and no duplicate was seen.
+func checkBatches(t *testing.T, logs ...string) (batches int) {
+	t.Helper()
+	starts := map[int32]map[int64]bool{}
+	for _, l := range logs {
+		sc := bufio.NewScanner(strings.NewReader(l))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var b batchLog
+			if json.Unmarshal(sc.Bytes(), &b) != nil || b.Msg != "batch stored" {
+				continue
+			}
+			batches++
+			if b.Duplicates != 0 {
+				t.Errorf("a batch met %d duplicates: some orders were delivered twice", b.Duplicates)
+			}
+			for _, o := range b.Offsets {
+				if starts[o.Partition] == nil {
+					starts[o.Partition] = map[int64]bool{}
+				}
+				if starts[o.Partition][o.Expected] {
+					t.Errorf("partition %d: two batches stored from offset %d", o.Partition, o.Expected)
+				}
+				starts[o.Partition][o.Expected] = true
+			}
+		}
+	}
+	return batches
+}
+
+// TestConsumeExactlyOnceUnderCrashes drains a backlog of 100,000 orders
+// while the consumer is killed with SIGKILL at random moments and
+// restarted: every order ends up stored exactly once.
+func TestConsumeExactlyOnceUnderCrashes(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	const n = 100_000
+	p.produce(n)
+	conn := p.db()
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+
+	// Static membership (--instance-id) lets each restarted process take
+	// over its predecessor's partitions at once, as a restarted pod would,
+	// instead of waiting out the dead member's session.
+	consumerArgs := []string{"--batch-rows", "1000", "--instance-id", "crash-test"}
+	var logs []string
+	var stored int64
+	for kill := range 5 {
+		c := p.startConsumer(consumerArgs...)
+		// Kill at a random moment once this process has stored something.
+		for p.count(conn) <= stored {
+			if c.exited() {
+				t.Fatalf("consumer exited:\n%s", c.stderr.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		c.kill()
+		logs = append(logs, c.stderr.String())
+		stored = p.count(conn)
+		t.Logf("kill %d: %d rows stored so far", kill+1, stored)
+		if stored == n {
+			t.Fatalf("the backlog drained before kill %d: make it larger", kill+1)
+		}
+	}
+	c := p.startConsumer(consumerArgs...)
+	p.waitCaughtUp(conn, 5*time.Minute, c)
+	s := c.stop(t)
+	logs = append(logs, c.stderr.String())
+
+	if got := p.count(conn); got != n {
+		t.Errorf("orders table holds %d rows, want %d", got, n)
+	}
+	end := testenv.EndOffsets(t, p.topic)
+	offsets := p.storedOffsets(conn)
+	for part, e := range end {
+		if offsets[part] != e {
+			t.Errorf("partition %d: stored offset %d, end offset %d", part, offsets[part], e)
+		}
+	}
+	if b := checkBatches(t, logs...); b == 0 {
+		t.Error("no batch logs seen")
+	}
+	if s.Duplicates != 0 {
+		t.Errorf("last consumer saw %d duplicates", s.Duplicates)
+	}
+}
+
+// TestConsumeRebalance runs three consumers of one group while orders flow
+// in; one is stopped and another added mid-stream. Every order is stored
+// exactly once.
+func TestConsumeRebalance(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	const n = 30_000
+	producer := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", p.topic,
+		"--count", fmt.Sprint(n), "--rate", "3000", "--output", "json")
+	if err := producer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	conn := p.db()
+	a, b, c := p.startConsumer(), p.startConsumer(), p.startConsumer()
+	for _, x := range []*consumer{a, b, c} {
+		x.stderr.wait(t, time.Minute)
+	}
+	time.Sleep(3 * time.Second)
+	sb := b.stop(t) // leaves the group mid-stream
+	d := p.startConsumer()
+	d.stderr.wait(t, time.Minute)
+	if err := producer.Wait(); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	p.waitCaughtUp(conn, 3*time.Minute, a, c, d)
+	sa, sc, sd := a.stop(t), c.stop(t), d.stop(t)
+
+	if got := p.count(conn); got != n {
+		t.Errorf("orders table holds %d rows, want %d", got, n)
+	}
+	total := sa.Stored + sb.Stored + sc.Stored + sd.Stored
+	dups := sa.Duplicates + sb.Duplicates + sc.Duplicates + sd.Duplicates
+	if total != n || dups != 0 {
+		t.Errorf("consumers stored %d in total with %d duplicates, want %d and 0", total, dups, n)
+	}
+	checkBatches(t, a.stderr.String(), b.stderr.String(), c.stderr.String(), d.stderr.String())
+}
+
+// TestConsumePoison mixes valid orders with every kind of bad record: each
+// bad one lands in the dead-letter topic, untouched and with the right
+// headers; every valid one is stored; the consumer keeps running.
+func TestConsumePoison(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+
+	type poison struct {
+		name, class string
+		value       []byte
+	}
+	var bad []poison
+	files, err := filepath.Glob("testdata/orders/bad/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("bad-record fixtures: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		class, _, _ := strings.Cut(filepath.Base(f), "-")
+		bad = append(bad, poison{filepath.Base(f), class, data})
+	}
+	valid, err := os.ReadFile("testdata/orders/valid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl order.Order
+	if err := order.DecodeAndValidate(valid, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	tmpl.RawItems = nil
+	withID := func(id string, edit func(*order.Order)) []byte {
+		o := tmpl
+		o.Items = append([]order.Item(nil), tmpl.Items...)
+		o.OrderID = id
+		if edit != nil {
+			edit(&o)
+		}
+		return order.AppendJSON(nil, &o)
+	}
+	bad = append(bad,
+		poison{"non-utf8", "decode", []byte("\xff\xfe{\"order_id\":1}")},
+		poison{"null value", "decode", nil},
+		poison{"json array", "decode", []byte(`[1,2,3]`)},
+		poison{"json string", "decode", []byte(`"an order"`)},
+		// Valid to foodpipe, refused by PostgreSQL: a number jsonb cannot hold.
+		poison{"db rejects", "store", bytes.Replace(withID("ORD-20261127-DBREJECT-1", nil),
+			[]byte(`"item_id":`), []byte(`"calories":1e200000,"item_id":`), 1)},
+	)
+
+	// Interleave 300 valid orders with the bad records, on one key so they
+	// share a partition and batch.
+	var recs []*kgo.Record
+	wantValid := map[string]bool{}
+	for i := range 300 {
+		id := fmt.Sprintf("ORD-20261127-POISON-%d", i)
+		wantValid[id] = true
+		recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00042"), Value: withID(id, nil)})
+		if i < len(bad) {
+			recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00042"), Value: bad[i].value,
+				Headers: []kgo.RecordHeader{{Key: "test-case", Value: []byte(bad[i].name)}}})
+		}
+	}
+	if len(bad) > 300 {
+		t.Fatalf("%d bad records, the test interleaves at most 300", len(bad))
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(testenv.Brokers(t)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+
+	c := p.startConsumer("--batch-rows", "100")
+	conn := p.db()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	if c.exited() {
+		t.Fatalf("consumer exited on poison:\n%s", c.stderr.String())
+	}
+	s := c.stop(t)
+
+	if got := p.count(conn); got != int64(len(wantValid)) {
+		t.Errorf("%d rows stored, want %d", got, len(wantValid))
+	}
+	dead := testenv.Records(t, p.topic+".dlq")
+	if len(dead) != len(bad) {
+		t.Errorf("dead-letter topic holds %d records, want %d", len(dead), len(bad))
+	}
+	byCase := map[string]testenv.Record{}
+	for _, d := range dead {
+		byCase[d.Headers["test-case"]] = d
+	}
+	for _, b := range bad {
+		d, ok := byCase[b.name]
+		if !ok {
+			t.Errorf("%s: not in the dead-letter topic", b.name)
+			continue
+		}
+		if !bytes.Equal(d.Value, b.value) || string(d.Key) != "CUST-00042" {
+			t.Errorf("%s: dead letter bytes changed", b.name)
+		}
+		h := d.Headers
+		if h["foodpipe-error-class"] != b.class {
+			t.Errorf("%s: class %q, want %q (error %q)", b.name, h["foodpipe-error-class"], b.class, h["foodpipe-error"])
+		}
+		if h["foodpipe-error"] == "" || strings.Contains(h["foodpipe-error"], "\n") {
+			t.Errorf("%s: error header %q", b.name, h["foodpipe-error"])
+		}
+		if h["foodpipe-source-topic"] != p.topic || h["foodpipe-source-partition"] == "" || h["foodpipe-source-offset"] == "" ||
+			h["foodpipe-source-timestamp"] == "" || h["foodpipe-group"] != p.group || h["foodpipe-failed-at"] == "" {
+			t.Errorf("%s: headers %v", b.name, h)
+		}
+	}
+	if got := s.DeadLettered["decode"] + s.DeadLettered["validate"] + s.DeadLettered["store"]; got != int64(len(bad)) {
+		t.Errorf("summary counts %v dead letters, want %d", s.DeadLettered, len(bad))
+	}
+}
+
+// TestConsumePostgresOutage stops PostgreSQL for 20 s while orders flow:
+// the consumer waits, retries, and resumes; nothing is lost or doubled.
+func TestConsumePostgresOutage(t *testing.T) {
+	t.Parallel()
+	pg := testenv.PrivatePostgres(t)
+	p := &pipeline{t: t, topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group"), dsn: pg.URL}
+	if r := run(t, nil, "topics", "init", brokersFlag(t), "--topic", p.topic); r.code != 0 {
+		t.Fatal(r)
+	}
+	if r := run(t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
+		t.Fatal(r)
+	}
+	const n = 30_000
+	producer := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", p.topic,
+		"--count", fmt.Sprint(n), "--rate", "1000", "--output", "json")
+	if err := producer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := p.startConsumer()
+	c.stderr.wait(t, time.Minute)
+	time.Sleep(3 * time.Second)
+
+	pg.Stop()
+	time.Sleep(20 * time.Second)
+	if c.exited() {
+		t.Fatalf("consumer exited during the outage:\n%s", c.stderr.String())
+	}
+	pg.Start()
+
+	if err := producer.Wait(); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	conn := p.db()
+	p.waitCaughtUp(conn, 3*time.Minute, c)
+	s := c.stop(t)
+	logs := c.stderr.String()
+	if !strings.Contains(logs, "storing batch failed; retrying") {
+		t.Errorf("no retry was logged during the outage:\n%s", logs)
+	}
+	if got := p.count(conn); got != n {
+		t.Errorf("orders table holds %d rows, want %d", got, n)
+	}
+	if s.Stored != n || s.Duplicates != 0 {
+		t.Errorf("summary %+v, want %d stored, 0 duplicates", s, n)
+	}
+	checkBatches(t, logs)
+}
