@@ -583,3 +583,34 @@ func TestConsumePostgresOutage(t *testing.T) {
 	}
 	checkBatches(t, logs)
 }
+
+// TestConsumeMemoryBounded drains a backlog of 1,000,000 orders and reads
+// the consumer's peak resident set (VmHWM) from /proc: it must stay under
+// 200 MB, whatever the backlog.
+func TestConsumeMemoryBounded(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	const n = 1_000_000
+	p.produce(n)
+	c := p.startConsumer("--log-level", "info")
+	conn := p.db()
+	p.waitCaughtUp(conn, 10*time.Minute, c)
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peakKB int64
+	for _, line := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &peakKB)
+		}
+	}
+	s := c.stop(t)
+	if s.Stored != n {
+		t.Errorf("stored %d, want %d", s.Stored, n)
+	}
+	t.Logf("peak RSS while draining %d orders: %d MB", n, peakKB/1024)
+	if peakKB == 0 || peakKB > 200*1024 {
+		t.Errorf("peak RSS %d kB, want under 200 MB", peakKB)
+	}
+}

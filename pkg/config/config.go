@@ -131,7 +131,7 @@ func Default() Config {
 			Group:         "orders",
 			BatchMaxRows:  5000,
 			BatchMaxBytes: 4 << 20,
-			FetchMaxBytes: 16 << 20,
+			FetchMaxBytes: 2 << 20,
 		},
 		Topics: Topics{
 			Partitions:        3,

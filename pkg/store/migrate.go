@@ -86,7 +86,7 @@ func (db *DB) Migrate(ctx context.Context, migrations fs.FS) ([]Migration, error
 	ran := map[int64]bool{}
 	for _, r := range results {
 		ran[r.Source.Version] = true
-		db.log.Info("migration applied", "file", r.Source.Path, "duration", r.Duration.Round(time.Microsecond))
+		db.log.Info("migration applied", "file", r.Source.Path, "duration", r.Duration.Round(time.Microsecond).String())
 	}
 	status, err := db.status(ctx, p)
 	for i := range status {
