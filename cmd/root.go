@@ -78,6 +78,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newDBCmd(app),
 		newProduceCmd(app),
 		newConsumeCmd(app),
+		newBenchCmd(app),
 	)
 	return root
 }

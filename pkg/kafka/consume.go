@@ -92,10 +92,10 @@ type ConsumeOptions struct {
 	DLQ config.Producer
 	// RetryMin and RetryMax bound the backoff while the database is down.
 	RetryMin, RetryMax time.Duration
-	// StopAt, when set, ends Consume once the stored offset of every listed
-	// partition has reached the given offset (bench and tests drain a
-	// backlog with it).
-	StopAt map[int32]int64
+	// Until, when set, is asked after every batch (and every half second)
+	// with the offsets stored so far; Consume ends when it returns true.
+	// The bench drains a backlog with it.
+	Until func(stored map[int32]int64) bool
 	// Progress is called every ProgressInterval and once at the end.
 	ProgressInterval time.Duration
 	Progress         func(ConsumeStats)
@@ -113,6 +113,11 @@ type ConsumeStats struct {
 	Lag          int64            // records behind the high watermarks seen last
 	MaxLag       int64            // the largest Lag seen
 	Elapsed      time.Duration
+	// FirstRecords is how long after the start the first records arrived
+	// (group join and first fetch): the bench leaves it out of rates.
+	FirstRecords time.Duration
+	// LastCommit is how long after the start the last batch committed.
+	LastCommit time.Duration
 }
 
 // consumer is the state of one Consume call.
@@ -132,6 +137,10 @@ type consumer struct {
 	// database, as far as we know (-1: none). Records below it are already
 	// stored; a write claims to advance from it (the fencing token).
 	owned map[int32]int64
+	// epoch counts the assignments (and re-seeks) of each partition.
+	// Records polled under an older epoch are never written: after a
+	// re-assignment or a seek they might not continue the stored offset.
+	epoch map[int32]int64
 	hwm   map[int32]int64 // high watermarks seen in fetches
 	stats ConsumeStats
 }
@@ -145,6 +154,7 @@ func Consume(ctx context.Context, conn Conn, sink Sink, opts ConsumeOptions) (Co
 		log:   conn.Logger,
 		sink:  sink,
 		owned: map[int32]int64{},
+		epoch: map[int32]int64{},
 		hwm:   map[int32]int64{},
 		stats: ConsumeStats{DeadLettered: map[string]int64{}, Offsets: map[int32]int64{}},
 		bg:    context.WithoutCancel(ctx),
@@ -230,6 +240,7 @@ func (c *consumer) assigned(ctx context.Context, offsets map[string]map[int32]kg
 			out[c.opts.Topic][p] = kgo.NewOffset().AtStart()
 			c.owned[p] = -1
 		}
+		c.epoch[p]++
 		parts = append(parts, p)
 	}
 	slices.Sort(parts)
@@ -246,56 +257,130 @@ func (c *consumer) revoked(_ context.Context, _ *kgo.Client, lost map[string][]i
 	c.log.Info("partitions revoked", "topic", c.opts.Topic, "partitions", lost[c.opts.Topic])
 }
 
-// batch is one transaction's worth of records.
+// batch is one transaction's worth of records, decoded.
 type batch struct {
 	records []*kgo.Record
 	bytes   int
+	epochs  map[int32]int64 // the partitions' epochs when polled
+	orders  []order.Order   // parallel to records
+	bad     []deadLetter    // by record index; class empty for a good order
 }
 
 func (c *consumer) run(ctx context.Context) error {
-	var orders []order.Order // reused across batches
-	for !c.done() {
-		b := c.poll(ctx)
-		if ctx.Err() != nil {
-			// The batch in hand was not written: its offsets were not
-			// passed, so it is consumed again by whoever owns it next.
-			return nil
-		}
-		if len(b.records) == 0 {
-			continue
-		}
-		var err error
-		orders, err = c.process(ctx, b, orders)
+	// Decoding runs one batch ahead of writing: while PostgreSQL stores
+	// batch n, batch n+1 is polled and decoded. Three batch buffers go
+	// round: one being written, one ready, one being filled.
+	ready := make(chan *batch, 1)
+	free := make(chan *batch, 3)
+	for range 3 {
+		free <- &batch{}
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(ready)
+		c.read(rctx, free, ready)
+	})
+	defer wg.Wait()
+	for b := range ready {
+		err := c.process(ctx, b)
+		free <- b
 		if err != nil {
 			return err
+		}
+		if ctx.Err() != nil || c.done() {
+			return nil
 		}
 	}
 	return nil
 }
 
-// done reports whether every StopAt offset has been stored.
+// read polls and decodes batches into buffers from free and hands them
+// to the writer through ready, until ctx ends or Until is satisfied.
+func (c *consumer) read(ctx context.Context, free chan *batch, ready chan<- *batch) {
+	for ctx.Err() == nil && !c.done() {
+		var b *batch
+		select {
+		case b = <-free:
+		case <-ctx.Done():
+			return
+		}
+		c.poll(ctx, b)
+		if ctx.Err() != nil {
+			// Not written, so its offsets were not passed: it is consumed
+			// again by whoever owns the partitions next.
+			return
+		}
+		if len(b.records) == 0 {
+			free <- b
+			continue
+		}
+		c.mu.Lock()
+		if c.stats.FirstRecords == 0 {
+			c.stats.FirstRecords = time.Since(c.start)
+		}
+		c.mu.Unlock()
+		c.decode(b)
+		select {
+		case ready <- b:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// decode decodes and validates every record of b; bad ones get a class.
+func (c *consumer) decode(b *batch) {
+	n := len(b.records)
+	if cap(b.orders) < n {
+		b.orders = make([]order.Order, n)
+		b.bad = make([]deadLetter, n)
+	}
+	b.orders, b.bad = b.orders[:n], b.bad[:n]
+	for i, r := range b.records {
+		b.bad[i] = deadLetter{}
+		o := &b.orders[i]
+		if err := order.Decode(r.Value, o); err != nil {
+			b.bad[i] = deadLetter{r, ClassDecode, err.Error()}
+		} else if err := o.Validate(); err != nil {
+			b.bad[i] = deadLetter{r, ClassValidate, err.Error()}
+		}
+	}
+}
+
+// done asks opts.Until whether to stop.
 func (c *consumer) done() bool {
-	if c.opts.StopAt == nil {
+	if c.opts.Until == nil {
 		return false
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	for p, end := range c.opts.StopAt {
-		if c.stats.Offsets[p] < end {
-			return false
+	stored := maps.Clone(c.stats.Offsets)
+	c.mu.Unlock()
+	return c.opts.Until(stored)
+}
+
+// CaughtUp returns an Until func that stops once every partition's stored
+// offset reached end.
+func CaughtUp(end map[int32]int64) func(map[int32]int64) bool {
+	return func(stored map[int32]int64) bool {
+		for p, e := range end {
+			if e > 0 && stored[p] < e {
+				return false
+			}
 		}
+		return true
 	}
-	return true
 }
 
 // poll blocks for records, then takes what is already buffered until the
 // batch bounds: a backlog yields full batches, a quiet stream small ones
 // written at once.
-func (c *consumer) poll(ctx context.Context) batch {
-	var b batch
+func (c *consumer) poll(ctx context.Context, b *batch) {
+	b.records, b.bytes = b.records[:0], 0
 	pollCtx := ctx
-	if c.opts.StopAt != nil {
-		// Re-check StopAt now and then: the last batch may already be in.
+	if c.opts.Until != nil {
+		// Re-check Until now and then, even when no records come.
 		var cancel context.CancelFunc
 		pollCtx, cancel = context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
@@ -331,46 +416,41 @@ func (c *consumer) poll(ctx context.Context) batch {
 			break
 		}
 	}
-	return b
+	c.mu.Lock()
+	b.epochs = maps.Clone(c.epoch)
+	c.mu.Unlock()
 }
 
-// process decodes and validates a batch and writes it, retrying while the
-// database is unavailable, until it is stored, fenced away or ctx ends.
-func (c *consumer) process(ctx context.Context, b batch, orders []order.Order) ([]order.Order, error) {
-	if cap(orders) < len(b.records) {
-		orders = make([]order.Order, len(b.records))
-	}
-	orders = orders[:len(b.records)]
-
+// process writes a decoded batch, retrying while the database is
+// unavailable, until it is stored, fenced away or ctx ends.
+func (c *consumer) process(ctx context.Context, b *batch) error {
 	for attempt := 0; ; attempt++ {
-		w := c.prepare(b, orders)
+		w := c.prepare(b)
 		if len(w.offsets) == 0 {
-			return orders, nil // nothing left that we own
+			return nil // nothing left that we own
 		}
 		res, err := c.write(ctx, w)
 		var fenced *FencedError
 		switch {
 		case err == nil:
 			c.committed(w, res)
-			return orders, nil
+			return nil
 		case errors.As(err, &fenced):
 			c.log.Warn("batch fenced: another consumer wrote these partitions; reloading their offsets",
 				"partitions", fenced.Partitions)
-			if err := c.reload(ctx, fenced.Partitions); err != nil {
-				return orders, err
-			}
+			c.reload(ctx, fenced.Partitions)
 			continue
 		case ctx.Err() != nil:
-			return orders, nil // stopping: the batch was rolled back
+			return nil // stopping: the batch was rolled back
 		case errors.Is(err, ErrPermanent):
-			return orders, fmt.Errorf("store batch: %w", err)
+			return fmt.Errorf("store batch: %w", err)
 		}
 		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
 		c.log.Warn("storing batch failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond),
 			"records", len(w.records), "err", err)
 		select {
 		case <-ctx.Done():
-			return orders, nil
+			return nil
 		case <-time.After(d):
 		}
 	}
@@ -390,13 +470,16 @@ type deadLetter struct {
 	reason string
 }
 
-// prepare keeps the records of partitions we still own and have not
-// stored yet, decodes and validates them, and computes the offsets.
-func (c *consumer) prepare(b batch, orders []order.Order) work {
+// prepare keeps the records of partitions we still own, polled under the
+// current assignment, and not stored yet, and computes the offsets each
+// partition advances from and to.
+func (c *consumer) prepare(b *batch) work {
 	c.mu.Lock()
 	owned := make(map[int32]int64, len(c.owned))
 	for p, o := range c.owned {
-		owned[p] = o
+		if b.epochs[p] == c.epoch[p] {
+			owned[p] = o
+		}
 	}
 	c.mu.Unlock()
 
@@ -405,20 +488,15 @@ func (c *consumer) prepare(b batch, orders []order.Order) work {
 	for i, r := range b.records {
 		expected, ok := owned[r.Partition]
 		if !ok || r.Topic != c.opts.Topic || r.Offset < expected {
-			continue // revoked, or already stored
+			continue // revoked, re-seeked, or already stored
 		}
 		next[r.Partition] = max(next[r.Partition], r.Offset+1)
-		o := &orders[i]
-		if err := order.Decode(r.Value, o); err != nil {
-			w.dead = append(w.dead, deadLetter{r, ClassDecode, err.Error()})
-			continue
-		}
-		if err := o.Validate(); err != nil {
-			w.dead = append(w.dead, deadLetter{r, ClassValidate, err.Error()})
+		if b.bad[i].class != "" {
+			w.dead = append(w.dead, b.bad[i])
 			continue
 		}
 		w.records = append(w.records, r)
-		w.orders = append(w.orders, o)
+		w.orders = append(w.orders, &b.orders[i])
 	}
 	for p, n := range next {
 		w.offsets = append(w.offsets, PartitionOffset{Topic: c.opts.Topic, Partition: p, Expected: owned[p], Next: n})
@@ -510,6 +588,7 @@ func (c *consumer) committed(w work, res SinkResult) {
 	c.stats.Stored += int64(res.Inserted)
 	c.stats.Duplicates += int64(res.Duplicates)
 	c.stats.Batches++
+	c.stats.LastCommit = time.Since(c.start)
 	c.mu.Unlock()
 	// One line per transaction: the fault tests read these to prove that no
 	// offset range was ever stored twice.
@@ -524,7 +603,7 @@ func (c *consumer) committed(w work, res SinkResult) {
 
 // reload reads the stored offsets of fenced partitions and seeks there, so
 // the next batch starts where the other consumer stopped.
-func (c *consumer) reload(ctx context.Context, parts []int32) error {
+func (c *consumer) reload(ctx context.Context, parts []int32) {
 	var stored map[int32]int64
 	err := c.retry(ctx, "reload stored offsets", func(ctx context.Context) error {
 		var err error
@@ -532,7 +611,7 @@ func (c *consumer) reload(ctx context.Context, parts []int32) error {
 		return err
 	})
 	if err != nil {
-		return nil // stopping
+		return // stopping
 	}
 	seek := map[string]map[int32]kgo.EpochOffset{c.opts.Topic: {}}
 	c.mu.Lock()
@@ -545,13 +624,13 @@ func (c *consumer) reload(ctx context.Context, parts []int32) error {
 			next = -1
 		}
 		c.owned[p] = next
+		c.epoch[p]++
 		if next >= 0 {
 			seek[c.opts.Topic][p] = kgo.EpochOffset{Epoch: -1, Offset: next}
 		}
 	}
 	c.mu.Unlock()
 	c.cl.SetOffsets(seek)
-	return nil
 }
 
 // retry runs f until it succeeds or ctx ends, with capped exponential

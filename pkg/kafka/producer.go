@@ -72,7 +72,11 @@ func NewProducer(ctx context.Context, conn Conn, cfg config.Producer, opts Produ
 	// allocation on the hot path.
 	p.promise = func(r *kgo.Record, err error) {
 		if p.onDelivery != nil {
-			p.onDelivery(Delivery{Key: r.Key, Value: r.Value, Partition: r.Partition, Offset: r.Offset, SentAt: r.Timestamp, Err: err})
+			sentAt := r.Timestamp
+			if sc, ok := r.Context.(*sentContext); ok {
+				sentAt = sc.at
+			}
+			p.onDelivery(Delivery{Key: r.Key, Value: r.Value, Partition: r.Partition, Offset: r.Offset, SentAt: sentAt, Err: err})
 		}
 		<-p.inflight
 	}
@@ -139,13 +143,25 @@ func (p *Producer) Send(ctx context.Context, key, value []byte) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p.cl.Produce(p.deliveryCtx, &kgo.Record{
-		Key:       key,
-		Value:     value,
-		Headers:   p.headers,
-		Timestamp: time.Now(),
-	}, p.promise)
+	e := &envelope{ctx: sentContext{Context: p.deliveryCtx, at: time.Now()}}
+	e.rec = kgo.Record{Key: key, Value: value, Headers: p.headers, Timestamp: e.ctx.at, Context: &e.ctx}
+	p.cl.Produce(p.deliveryCtx, &e.rec, p.promise)
 	return nil
+}
+
+// envelope allocates a record and its send time together: one allocation
+// per record. franz-go truncates Record.Timestamp to milliseconds, too
+// coarse for latency, so the exact send time rides in the record's
+// Context, which franz-go hands back untouched in the promise.
+type envelope struct {
+	rec kgo.Record
+	ctx sentContext
+}
+
+// sentContext is the delivery context plus the moment Send was called.
+type sentContext struct {
+	context.Context
+	at time.Time
 }
 
 // Flush waits until every record sent is delivered, or ctx ends.

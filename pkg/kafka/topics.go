@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
@@ -21,7 +22,10 @@ type Admin struct {
 
 // NewAdmin connects an admin client, failing fast when Kafka is unreachable.
 func NewAdmin(ctx context.Context, conn Conn) (*Admin, error) {
-	cl, err := conn.newClient(ctx)
+	// franz-go spaces metadata requests at least 5s apart by default; an
+	// admin that creates a topic and then waits for it to be served would
+	// sit out those 5s twice per topic.
+	cl, err := conn.newClient(ctx, kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
@@ -256,3 +260,44 @@ func withMessage(err error, msg string) error {
 }
 
 func itoa[T int16 | int32](n T) string { return strconv.Itoa(int(n)) }
+
+// DeleteTopics deletes topics (the bench's own, after a run).
+func (a *Admin) DeleteTopics(ctx context.Context, topics ...string) error {
+	resp, err := a.adm.DeleteTopics(ctx, topics...)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("delete topics %v: %w", topics, err)
+	}
+	return nil
+}
+
+// EndOffsets returns the end offset (high watermark) of each partition.
+func (a *Admin) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
+	lo, err := a.adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// BrokerVersion guesses the Kafka version of the cluster from the API
+// versions a broker supports, e.g. "v4.1".
+func (a *Admin) BrokerVersion(ctx context.Context) string {
+	vs, err := a.adm.ApiVersions(ctx)
+	if err != nil {
+		return "unknown"
+	}
+	for _, v := range vs.Sorted() {
+		if v.Err == nil {
+			return v.VersionGuess()
+		}
+	}
+	return "unknown"
+}

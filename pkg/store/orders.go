@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/foodpipe/foodpipe/pkg/order"
 )
@@ -433,8 +434,25 @@ func (db *DB) RawCopy(ctx context.Context, table string, orders []*order.Order) 
 	defer conn.Release()
 	src := copySource{}
 	src.reset(orders)
+	return rawCopy(ctx, conn, table, &src)
+}
+
+// RawCopyFunc is RawCopy with the rows drawn from next until it returns
+// nil, so a large baseline never holds its rows in memory.
+func (db *DB) RawCopyFunc(ctx context.Context, table string, next func() *order.Order) (int64, error) {
+	conn, err := db.pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("raw copy into %s: %w", table, describe(err))
+	}
+	defer conn.Release()
+	src := copySource{pull: next}
+	src.reset(nil)
+	return rawCopy(ctx, conn, table, &src)
+}
+
+func rawCopy(ctx context.Context, conn *pgxpool.Conn, table string, src *copySource) (int64, error) {
 	sql := "COPY " + pgx.Identifier{table}.Sanitize() + " (" + orderColumns + ") FROM STDIN (FORMAT binary)"
-	tag, err := conn.Conn().PgConn().CopyFrom(ctx, &src, sql)
+	tag, err := conn.Conn().PgConn().CopyFrom(ctx, src, sql)
 	if err != nil {
 		return 0, fmt.Errorf("raw copy into %s: %w", table, describe(err))
 	}
@@ -457,6 +475,7 @@ func (db *DB) CountOrders(ctx context.Context) (int64, error) {
 // time) plus one row.
 type copySource struct {
 	rows []*order.Order
+	pull func() *order.Order // instead of rows, when set
 	next int
 	buf  []byte
 	off  int
@@ -482,6 +501,14 @@ func (s *copySource) Read(p []byte) (int, error) {
 		s.buf, s.off = s.buf[:n], 0
 	}
 	for len(s.buf) < len(p) && !s.done {
+		if s.pull != nil {
+			if o := s.pull(); o != nil {
+				s.buf = appendCopyRow(s.buf, o)
+				continue
+			}
+			s.pull = nil
+			s.rows, s.next = nil, 0
+		}
 		if s.next < len(s.rows) {
 			s.buf = appendCopyRow(s.buf, s.rows[s.next])
 			s.next++
@@ -611,4 +638,25 @@ func appendTimestamptz(b []byte, t time.Time) []byte {
 	}
 	b = binary.BigEndian.AppendUint32(b, 8)
 	return binary.BigEndian.AppendUint64(b, uint64(us))
+}
+
+// Latencies calls each with processed_at − created_at of every row of
+// orders: the end-to-end latency with the database as the witness.
+func (db *DB) Latencies(ctx context.Context, each func(time.Duration)) error {
+	rows, err := db.pool.Query(ctx, "SELECT (extract(epoch FROM processed_at - created_at) * 1000000)::bigint FROM orders")
+	if err != nil {
+		return fmt.Errorf("read latencies: %w", describe(err))
+	}
+	defer rows.Close()
+	var us int64
+	for rows.Next() {
+		if err := rows.Scan(&us); err != nil {
+			return fmt.Errorf("read latencies: %w", describe(err))
+		}
+		each(time.Duration(us) * time.Microsecond)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read latencies: %w", describe(err))
+	}
+	return nil
 }

@@ -1,0 +1,77 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// E2ESteps are the parts of the end-to-end bench, filled in by cmd.
+type E2ESteps struct {
+	// Produce produces orders at rate for duration and returns how many
+	// were acknowledged.
+	Produce func(ctx context.Context) (int64, error)
+	// Consume runs the consume path until stop is closed and the backlog
+	// is stored, and reports what it stored and the largest lag it saw.
+	Consume func(ctx context.Context, stop <-chan struct{}) (stored, maxLag int64, err error)
+	// Latencies calls each with processed_at − created_at of every stored
+	// row, read back from PostgreSQL: the database is the witness.
+	Latencies func(ctx context.Context, each func(time.Duration)) error
+}
+
+// E2EReport is the result of the end-to-end bench.
+type E2EReport struct {
+	Rate            float64 `json:"rate"`
+	DurationSeconds float64 `json:"duration_seconds"`
+	Produced        int64   `json:"produced"`
+	Stored          int64   `json:"stored"`
+	ProducedPerSec  float64 `json:"produced_per_sec"`
+	StoredPerSec    float64 `json:"stored_per_sec"`
+	MaxLag          int64   `json:"max_lag"`
+	Latency         Latency `json:"latency_ms"`
+	LatencyCount    int64   `json:"latency_samples"`
+	Machine         Machine `json:"machine"`
+}
+
+// RunE2E consumes while producing, then reads every stored row's latency.
+func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2ESteps, phase func(string)) (E2EReport, error) {
+	r := E2EReport{Rate: rate, DurationSeconds: duration.Seconds()}
+	if phase != nil {
+		phase("producing and consuming")
+	}
+	stop := make(chan struct{})
+	type consumed struct {
+		stored, maxLag int64
+		err            error
+		took           time.Duration
+	}
+	done := make(chan consumed, 1)
+	start := time.Now()
+	go func() {
+		s, l, err := steps.Consume(ctx, stop)
+		done <- consumed{s, l, err, time.Since(start)}
+	}()
+	produced, perr := steps.Produce(ctx)
+	produceTook := time.Since(start)
+	close(stop)
+	c := <-done
+	if perr != nil {
+		return r, fmt.Errorf("produce: %w", perr)
+	}
+	if c.err != nil {
+		return r, fmt.Errorf("consume: %w", c.err)
+	}
+	r.Produced, r.Stored, r.MaxLag = produced, c.stored, c.maxLag
+	r.ProducedPerSec = round3(float64(produced) / produceTook.Seconds())
+	r.StoredPerSec = round3(float64(c.stored) / c.took.Seconds())
+
+	if phase != nil {
+		phase("reading latencies back from PostgreSQL")
+	}
+	h := NewHistogram()
+	if err := steps.Latencies(ctx, h.Record); err != nil {
+		return r, fmt.Errorf("latencies: %w", err)
+	}
+	r.Latency, r.LatencyCount = h.Summary(), h.Count()
+	return r, nil
+}
