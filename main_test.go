@@ -624,7 +624,7 @@ func TestBenchSinkAgreesWithCount(t *testing.T) {
 	}
 	var res struct {
 		Records, Rows, RowsCounted, Batches, RawRows int64
-		RowsPerSec, RawPerSec, Ratio            float64
+		RowsPerSec, RawPerSec, Ratio                 float64
 	}
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
