@@ -245,7 +245,7 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 	b.log.Info("bench produce", "topic", topic, "records", cfg.Bench.Records, "warmup_records", cfg.Bench.WarmupRecords,
 		"throughput", cfg.Bench.Throughput, "payload", kind)
 	report, err := bench.RunProduce(ctx, p, payload, rec, bench.ProduceOptions{
-		Records: cfg.Bench.Records, Warmup: cfg.Bench.WarmupRecords, Throughput: cfg.Bench.Throughput,
+		Records: cfg.Bench.Records, Warmup: cfg.Bench.WarmupRecords, Pace: kafka.Pacer(cfg.Bench.Throughput),
 		Window: 5 * time.Second,
 		OnWindow: func(r bench.ProduceReport) {
 			bar.clear()

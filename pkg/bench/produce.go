@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // MB is the unit of the MB/sec figures, as kafka-producer-perf-test uses it.
@@ -29,8 +27,9 @@ type Payload interface {
 type ProduceOptions struct {
 	Records int64 // measured records
 	Warmup  int64 // records sent first and left out of the results
-	// Throughput caps records per second; ≤ 0 means unlimited.
-	Throughput float64
+	// Pace is called before each record: it waits for the record's turn
+	// (kafka.Pacer paces at --throughput). nil means unlimited.
+	Pace func(context.Context) error
 	// Window is how often OnWindow gets the figures of the last window.
 	Window   time.Duration
 	OnWindow func(ProduceReport)
@@ -156,13 +155,9 @@ func finish(r *ProduceReport, d time.Duration) {
 }
 
 // RunProduce sends Warmup+Records records from payload through s, paced at
-// Throughput, waits for every delivery, and returns the measured report.
+// opts.Pace, waits for every delivery, and returns the measured report.
 // It stops early, still flushing, when ctx is cancelled.
 func RunProduce(ctx context.Context, s Sender, payload Payload, rec *Recorder, opts ProduceOptions) (ProduceReport, error) {
-	var limiter *rate.Limiter
-	if opts.Throughput > 0 {
-		limiter = rate.NewLimiter(rate.Limit(opts.Throughput), 1)
-	}
 	if opts.Warmup == 0 {
 		rec.endWarmup()
 	}
@@ -170,7 +165,7 @@ func RunProduce(ctx context.Context, s Sender, payload Payload, rec *Recorder, o
 	defer stopWindows()
 	total := opts.Warmup + opts.Records
 	for i := int64(0); i < total; i++ {
-		if limiter != nil && limiter.Wait(ctx) != nil {
+		if opts.Pace != nil && opts.Pace(ctx) != nil {
 			break
 		}
 		key, value := payload.Next()

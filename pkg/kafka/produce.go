@@ -184,19 +184,13 @@ func produceLoop(ctx context.Context, p *Producer, c *orderCounter, src OrderSou
 		genCtx, cancel = context.WithTimeout(ctx, opts.Duration)
 		defer cancel()
 	}
-	var limiter *rate.Limiter
-	if opts.Rate > 0 {
-		// Burst 1 spreads the orders evenly through each second. The limiter
-		// schedules from its own clock, not from when Wait returned, so the
-		// loop's own cost does not make the rate drift.
-		limiter = rate.NewLimiter(rate.Limit(opts.Rate), 1)
-	}
+	pace := Pacer(opts.Rate)
 	// Keys are per customer and never change: make each []byte once.
 	keys := map[string][]byte{}
 	var o order.Order
 	for n := int64(0); opts.Count == 0 || n < opts.Count; n++ {
 		// Wait fails early when the next slot lies past the duration's end.
-		if limiter != nil && limiter.Wait(genCtx) != nil || genCtx.Err() != nil {
+		if pace(genCtx) != nil || genCtx.Err() != nil {
 			return stopReason(ctx)
 		}
 		src.Next(&o)
@@ -254,4 +248,20 @@ func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func
 		wg.Wait()
 		report()
 	}
+}
+
+// Pacer returns a wait function that lets perSecond calls through per
+// second, spread evenly (a token bucket, golang.org/x/time/rate); for
+// perSecond ≤ 0 it never waits. The bucket holds 50 ms worth of tokens, so
+// a stall of the caller (a GC pause, a busy CPU) is caught up instead of
+// lost: over a long run the rate does not drift below the target. It
+// starts empty, so the run does not open with a burst.
+func Pacer(perSecond float64) func(context.Context) error {
+	if perSecond <= 0 {
+		return func(context.Context) error { return nil }
+	}
+	burst := max(1, int(perSecond/20))
+	l := rate.NewLimiter(rate.Limit(perSecond), burst)
+	l.AllowN(time.Now(), burst)
+	return func(ctx context.Context) error { return l.Wait(ctx) }
 }
