@@ -131,6 +131,31 @@ func (b *benchEnv) schema(ctx context.Context) (*store.DB, func(), error) {
 	return db, func() { db.Close(); cleanup() }, nil
 }
 
+// pipeline sets up what sink and e2e need: an admin client, a migrated
+// schema and the topic with its dead-letter topic. cleanup undoes it all.
+func (b *benchEnv) pipeline(ctx context.Context) (admin *kafka.Admin, db *store.DB, topic string, cleanup func(), err error) {
+	admin, err = kafka.NewAdmin(ctx, b.conn)
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	db, dropSchema, err := b.schema(ctx)
+	if err != nil {
+		admin.Close()
+		return nil, nil, "", nil, err
+	}
+	topic, deleteTopics, err := b.topic(ctx, admin, true)
+	if err != nil {
+		dropSchema()
+		admin.Close()
+		return nil, nil, "", nil, err
+	}
+	return admin, db, topic, func() {
+		deleteTopics()
+		dropSchema()
+		admin.Close()
+	}, nil
+}
+
 func (b *benchEnv) facts(ctx context.Context, admin *kafka.Admin, db *store.DB) bench.Machine {
 	m := bench.Facts()
 	m.Kafka = admin.BrokerVersion(ctx)
@@ -339,21 +364,11 @@ func replayable(seed int64, start time.Time) (*order.Generator, error) {
 
 func runBenchSink(ctx context.Context, out io.Writer, b *benchEnv) error {
 	cfg := b.cfg
-	admin, err := kafka.NewAdmin(ctx, b.conn)
+	admin, db, topic, cleanup, err := b.pipeline(ctx)
 	if err != nil {
 		return err
 	}
-	defer admin.Close()
-	db, dropSchema, err := b.schema(ctx)
-	if err != nil {
-		return err
-	}
-	defer dropSchema()
-	topic, deleteTopics, err := b.topic(ctx, admin, true)
-	if err != nil {
-		return err
-	}
-	defer deleteTopics()
+	defer cleanup()
 	if err := db.CreateOrdersLike(ctx, "orders_raw"); err != nil {
 		return err
 	}
@@ -470,21 +485,11 @@ and the largest consumer lag seen.`,
 
 func runBenchE2E(ctx context.Context, out io.Writer, b *benchEnv) error {
 	cfg := b.cfg
-	admin, err := kafka.NewAdmin(ctx, b.conn)
+	admin, db, topic, cleanup, err := b.pipeline(ctx)
 	if err != nil {
 		return err
 	}
-	defer admin.Close()
-	db, dropSchema, err := b.schema(ctx)
-	if err != nil {
-		return err
-	}
-	defer dropSchema()
-	topic, deleteTopics, err := b.topic(ctx, admin, true)
-	if err != nil {
-		return err
-	}
-	defer deleteTopics()
+	defer cleanup()
 
 	opts := sinkOptions(cfg)
 	opts.Topic, opts.DLQTopic, opts.Group = topic, topic+".dlq", b.name

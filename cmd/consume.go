@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -166,12 +167,7 @@ func printConsume(w io.Writer, r consumeResult) error {
 	fmt.Fprintf(tw, "stored\t%d orders\n", r.Stored)
 	fmt.Fprintf(tw, "duplicates\t%d (order_id already stored: skipped)\n", r.Duplicates)
 	fmt.Fprintf(tw, "dead-lettered\t%d", sum(r.DeadLettered))
-	classes := make([]string, 0, len(r.DeadLettered))
-	for c := range r.DeadLettered {
-		classes = append(classes, c)
-	}
-	slices.Sort(classes)
-	for _, c := range classes {
+	for _, c := range slices.Sorted(maps.Keys(r.DeadLettered)) {
 		fmt.Fprintf(tw, "  %s: %d", c, r.DeadLettered[c])
 	}
 	fmt.Fprintln(tw)
@@ -182,12 +178,7 @@ func printConsume(w io.Writer, r consumeResult) error {
 	fmt.Fprintf(tw, "batches\t%d (%.1f rows on average)\n", r.Batches, avg)
 	fmt.Fprintf(tw, "duration\t%s\n", time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(tw, "rate\t%.1f rows/s\n", r.RowsPerSecond)
-	parts := make([]int32, 0, len(r.Offsets))
-	for p := range r.Offsets {
-		parts = append(parts, p)
-	}
-	slices.Sort(parts)
-	for _, p := range parts {
+	for _, p := range slices.Sorted(maps.Keys(r.Offsets)) {
 		fmt.Fprintf(tw, "partition %d\tnext offset %d\n", p, r.Offsets[p])
 	}
 	return tw.Flush()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -136,12 +137,7 @@ func printProduce(w io.Writer, r produceResult) error {
 	fmt.Fprintf(tw, "duration\t%s\n", time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(tw, "rate\t%.1f orders/s (target: %s)\n", r.RatePerSecond, target)
 	fmt.Fprintf(tw, "stopped by\t%s\n", r.Stopped)
-	parts := make([]int32, 0, len(r.Partitions))
-	for p := range r.Partitions {
-		parts = append(parts, p)
-	}
-	slices.Sort(parts)
-	for _, p := range parts {
+	for _, p := range slices.Sorted(maps.Keys(r.Partitions)) {
 		fmt.Fprintf(tw, "partition %d\t%d orders\n", p, r.Partitions[p])
 	}
 	return tw.Flush()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -90,14 +91,9 @@ func printTopics(w io.Writer, results []kafka.TopicResult) error {
 	tw := table(w)
 	fmt.Fprintln(tw, "TOPIC\tPARTITIONS\tREPLICAS\tCONFIGS\tSTATUS")
 	for _, r := range results {
-		keys := make([]string, 0, len(r.Configs))
-		for k := range r.Configs {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		configs := make([]string, len(keys))
-		for i, k := range keys {
-			configs[i] = k + "=" + r.Configs[k]
+		var configs []string
+		for _, k := range slices.Sorted(maps.Keys(r.Configs)) {
+			configs = append(configs, k+"="+r.Configs[k])
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\n", r.Topic, r.Partitions, r.ReplicationFactor, strings.Join(configs, ","), r.Status)
 		for _, d := range r.Differences {

@@ -719,27 +719,5 @@ func (c *consumer) progress() (stop func()) {
 	if c.opts.Progress == nil {
 		return func() {}
 	}
-	report := func() { c.opts.Progress(c.snapshot()) }
-	if c.opts.ProgressInterval <= 0 {
-		return report
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(c.opts.ProgressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				report()
-			case <-done:
-				return
-			}
-		}
-	})
-	return func() {
-		close(done)
-		wg.Wait()
-		report()
-	}
+	return every(c.opts.ProgressInterval, func() { c.opts.Progress(c.snapshot()) })
 }

@@ -221,33 +221,11 @@ func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func
 	if opts.Progress == nil {
 		return func() {}
 	}
-	report := func() {
+	return every(opts.ProgressInterval, func() {
 		s := c.snapshot()
 		s.Elapsed = time.Since(start)
 		opts.Progress(s)
-	}
-	if opts.ProgressInterval <= 0 {
-		return report
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(opts.ProgressInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				report()
-			case <-done:
-				return
-			}
-		}
 	})
-	return func() {
-		close(done)
-		wg.Wait()
-		report()
-	}
 }
 
 // Pacer returns a wait function that lets perSecond calls through per
