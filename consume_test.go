@@ -28,30 +28,39 @@ import (
 
 // pipeline is one test's topic, group and database schema.
 type pipeline struct {
-	t      *testing.T
-	topic  string
-	group  string
-	dsn    string
-	schema string
+	t       *testing.T
+	brokers []string
+	topic   string
+	group   string
+	dsn     string
+	schema  string
 }
 
 func newPipeline(t *testing.T) *pipeline {
 	t.Helper()
-	p := &pipeline{t: t, topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group")}
+	p := &pipeline{t: t, brokers: testenv.Brokers(t), topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group")}
 	p.dsn, p.schema = testenv.Schema(t)
-	if r := run(t, nil, "topics", "init", brokersFlag(t), "--topic", p.topic); r.code != 0 {
-		t.Fatal(r)
-	}
-	if r := run(t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
-		t.Fatal(r)
-	}
+	p.init()
 	return p
 }
+
+// init creates the pipeline's topics and applies its schema.
+func (p *pipeline) init() {
+	p.t.Helper()
+	if r := run(p.t, nil, "topics", "init", p.brokersFlag(), "--topic", p.topic); r.code != 0 {
+		p.t.Fatal(r)
+	}
+	if r := run(p.t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
+		p.t.Fatal(r)
+	}
+}
+
+func (p *pipeline) brokersFlag() string { return "--brokers=" + strings.Join(p.brokers, ",") }
 
 // produce runs foodpipe produce for count orders as fast as possible.
 func (p *pipeline) produce(count int, extra ...string) produceSummary {
 	p.t.Helper()
-	args := append([]string{"produce", brokersFlag(p.t), "--topic", p.topic, "--count", fmt.Sprint(count), "--rate", "0", "--output", "json"}, extra...)
+	args := append([]string{"produce", p.brokersFlag(), "--topic", p.topic, "--count", fmt.Sprint(count), "--rate", "0", "--output", "json"}, extra...)
 	r := run(p.t, nil, args...)
 	s := parseProduce(p.t, r)
 	if r.code != 0 || s.Produced != int64(count) {
@@ -70,7 +79,7 @@ type consumer struct {
 
 func (p *pipeline) startConsumer(extra ...string) *consumer {
 	p.t.Helper()
-	args := append([]string{"consume", brokersFlag(p.t), "--topic", p.topic, "--group", p.group,
+	args := append([]string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group,
 		"--database-url", p.dsn, "--output", "json", "--log-format", "json", "--log-level", "debug",
 		"--progress-interval", "500ms"}, extra...)
 	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
@@ -181,7 +190,7 @@ func (p *pipeline) storedOffsets(conn *pgx.Conn) map[int32]int64 {
 // waitCaughtUp waits until the stored offsets equal the topic's end offsets.
 func (p *pipeline) waitCaughtUp(conn *pgx.Conn, timeout time.Duration, alive ...*consumer) {
 	p.t.Helper()
-	end := testenv.EndOffsets(p.t, p.topic)
+	end := testenv.EndOffsetsAt(p.t, p.brokers, p.topic)
 	deadline := time.Now().Add(timeout)
 	for {
 		got := p.storedOffsets(conn)
@@ -541,13 +550,8 @@ func TestConsumePoison(t *testing.T) {
 func TestConsumePostgresOutage(t *testing.T) {
 	t.Parallel()
 	pg := testenv.PrivatePostgres(t)
-	p := &pipeline{t: t, topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group"), dsn: pg.URL}
-	if r := run(t, nil, "topics", "init", brokersFlag(t), "--topic", p.topic); r.code != 0 {
-		t.Fatal(r)
-	}
-	if r := run(t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
-		t.Fatal(r)
-	}
+	p := &pipeline{t: t, brokers: testenv.Brokers(t), topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group"), dsn: pg.URL}
+	p.init()
 	const n = 30_000
 	producer := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", p.topic,
 		"--count", fmt.Sprint(n), "--rate", "1000", "--output", "json")
@@ -613,4 +617,82 @@ func TestConsumeMemoryBounded(t *testing.T) {
 	if peakKB == 0 || peakKB > 200*1024 {
 		t.Errorf("peak RSS %d kB, want under 200 MB", peakKB)
 	}
+}
+
+// TestKafkaOutage stops the broker for 10 s while orders are produced and
+// consumed: both roles retry, recover when it returns, and every order is
+// stored exactly once. The broker is a private test bed of this test's own
+// (scripts/testbed.sh in a temporary run dir), so the other tests keep
+// theirs.
+func TestKafkaOutage(t *testing.T) {
+	t.Parallel()
+	// Not t.TempDir(): its 0700 parent would keep the postgres user out.
+	dir, err := os.MkdirTemp("", "foodpipe-testbed-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bed := filepath.Join(dir, "run")
+	testbed := func(args ...string) string {
+		t.Helper()
+		c := exec.Command("scripts/testbed.sh", args...)
+		c.Env = append(os.Environ(), "FOODPIPE_TESTBED_DIR="+bed)
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		out, err := c.Output()
+		if err != nil {
+			t.Fatalf("testbed.sh %v: %v\n%s", args, err, stderr.String())
+		}
+		return string(out)
+	}
+	testbed("up")
+	t.Cleanup(func() { testbed("down") })
+	env := map[string]string{}
+	for _, f := range strings.Fields(strings.SplitN(testbed("env"), "\n", 2)[0]) {
+		if k, v, ok := strings.Cut(f, "="); ok {
+			env[k] = v
+		}
+	}
+	p := &pipeline{t: t, brokers: []string{env["FOODPIPE_TEST_BROKERS"]}, topic: "orders", group: "orders",
+		dsn: env["FOODPIPE_TEST_DATABASE_URL"]}
+	p.init()
+
+	producer := command(t, t.Context(), nil, "produce", p.brokersFlag(), "--topic", p.topic,
+		"--rate", "500", "--duration", "25s", "--output", "json")
+	var produced bytes.Buffer
+	producer.Stdout = &produced
+	if err := producer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := p.startConsumer()
+	c.stderr.wait(t, time.Minute)
+	time.Sleep(5 * time.Second)
+
+	testbed("kafka-stop")
+	time.Sleep(10 * time.Second)
+	if c.exited() {
+		t.Fatalf("consumer exited while the broker was down:\n%s", c.stderr.String())
+	}
+	testbed("kafka-start")
+
+	if err := producer.Wait(); err != nil {
+		t.Fatalf("producer: %v\n%s", err, produced.String())
+	}
+	s := parseProduce(t, result{stdout: produced.String()})
+	if s.Failed != 0 || s.Produced < 10000 {
+		t.Errorf("producer summary %+v: want every order acknowledged despite the outage", s)
+	}
+	conn := p.db()
+	p.waitCaughtUp(conn, 3*time.Minute, c)
+	cs := c.stop(t)
+	if got := p.count(conn); got != s.Produced {
+		t.Errorf("orders table holds %d rows, the producer acknowledged %d", got, s.Produced)
+	}
+	if cs.Duplicates != 0 {
+		t.Errorf("consumer met %d duplicates", cs.Duplicates)
+	}
+	checkBatches(t, c.stderr.String())
 }

@@ -21,6 +21,9 @@ Commands:
   pg-stop             stop PostgreSQL (pg_ctl stop -m fast), keeping its data and port
                       (for outage tests; Kafka keeps running)
   pg-start            start the same PostgreSQL cluster again on the same port
+  kafka-stop          stop the Kafka broker (SIGTERM), keeping its data and ports
+                      (for outage tests; PostgreSQL keeps running)
+  kafka-start         start the same broker again on the same data and ports
   kafka-run CLASS ARGS...
                       run a Java main class with the Kafka classpath, e.g.
                         scripts/testbed.sh kafka-run org.apache.kafka.tools.TopicCommand \
@@ -357,7 +360,14 @@ start_kafka() {
 		cat "$KAFKA_LOG_DIR/format.log" >&2
 		die "kafka.tools.StorageTool format failed"
 	fi
+	launch_kafka
+	log "Kafka ready on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid)) in $(elapsed "$t0")"
+}
 
+# launch_kafka starts the broker on its formatted storage and waits until it
+# answers metadata requests: used by `up` and, on the same data and ports,
+# by `kafka-start` after `kafka-stop`.
+launch_kafka() {
 	local -a heap
 	read -r -a heap <<<"${FOODPIPE_TESTBED_KAFKA_HEAP:--Xms512m -Xmx1g}"
 	log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$CONTROLLER_PORT) ..."
@@ -391,7 +401,6 @@ start_kafka() {
 		fi
 		sleep 1
 	done
-	log "Kafka ready on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid)) in $(elapsed "$t0")"
 }
 
 stop_kafka() {
@@ -634,6 +643,33 @@ cmd_pg_start() {
 	start_pg
 }
 
+cmd_kafka_stop() {
+	load_state || die "test bed is not up (no $STATE_FILE)"
+	lock_run_dir
+	if ! kafka_running; then
+		log "Kafka is already stopped"
+		return 0
+	fi
+	stop_kafka
+}
+
+cmd_kafka_start() {
+	find_java
+	load_state || die "test bed is not up (no $STATE_FILE)"
+	[[ -f $KAFKA_PROPS && -n $KAFKA_PORT ]] || die "no Kafka broker in $KAFKA_DIR; run: $SCRIPT_PATH up"
+	lock_run_dir
+	ensure_kafka_libs
+	if kafka_running; then
+		log "Kafka is already running on 127.0.0.1:$KAFKA_PORT"
+		return 0
+	fi
+	local t0
+	t0=$(now)
+	log "starting Kafka again on 127.0.0.1:$KAFKA_PORT ..."
+	launch_kafka
+	log "Kafka ready on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid)) in $(elapsed "$t0")"
+}
+
 cmd_kafka_run() {
 	(($# >= 1)) || die "usage: $SCRIPT_PATH kafka-run CLASS [ARGS...]"
 	find_java
@@ -651,6 +687,8 @@ main() {
 	status) cmd_status ;;
 	pg-stop) cmd_pg_stop ;;
 	pg-start) cmd_pg_start ;;
+	kafka-stop) cmd_kafka_stop ;;
+	kafka-start) cmd_kafka_start ;;
 	kafka-run) cmd_kafka_run "$@" ;;
 	help | -h | --help) usage ;;
 	*)

@@ -23,7 +23,14 @@ type Record struct {
 // code under test, closed when the test ends.
 func Admin(t testing.TB) *kadm.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(Brokers(t)...))
+	return AdminAt(t, Brokers(t))
+}
+
+// AdminAt is Admin for a broker of the test's own, such as a private
+// test bed.
+func AdminAt(t testing.TB, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +75,13 @@ func WaitTopic(t testing.TB, topic string) {
 // EndOffsets returns the end offset (high watermark) of every partition.
 func EndOffsets(t testing.TB, topic string) map[int32]int64 {
 	t.Helper()
-	lo, err := Admin(t).ListEndOffsets(context.Background(), topic)
+	return EndOffsetsAt(t, Brokers(t), topic)
+}
+
+// EndOffsetsAt is EndOffsets on the given brokers.
+func EndOffsetsAt(t testing.TB, brokers []string, topic string) map[int32]int64 {
+	t.Helper()
+	lo, err := AdminAt(t, brokers).ListEndOffsets(context.Background(), topic)
 	if err != nil {
 		t.Fatalf("list end offsets of %s: %v", topic, err)
 	}
