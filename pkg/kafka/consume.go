@@ -276,13 +276,16 @@ func (c *consumer) run(ctx context.Context) error {
 		free <- &batch{}
 	}
 	rctx, stop := context.WithCancel(ctx)
-	defer stop()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(ready)
 		c.read(rctx, free, ready)
 	})
-	defer wg.Wait()
+	// Stop the reader before waiting for it: it may be blocked in a poll.
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
 	for b := range ready {
 		err := c.process(ctx, b)
 		free <- b
