@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -695,4 +696,39 @@ func TestKafkaOutage(t *testing.T) {
 		t.Errorf("consumer met %d duplicates", cs.Duplicates)
 	}
 	checkBatches(t, c.stderr.String())
+}
+
+// TestConsumeStopsOnPermanentErrors: a schema that is not migrated is
+// refused at start, and an error no retry can fix (the table dropped under
+// a running consumer) ends it with exit 1 and one line, instead of a retry
+// loop that hides it.
+func TestConsumeStopsOnPermanentErrors(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t) // empty: never migrated
+	r := run(t, nil, "consume", brokersFlag(t), "--database-url", dsn, "--topic", testenv.Name(t, "orders"))
+	if r.code != 1 || !strings.Contains(errorLine(t, r), "run foodpipe db migrate") {
+		t.Errorf("unmigrated schema: want exit 1 asking for db migrate\n%s", r)
+	}
+
+	p := newPipeline(t)
+	c := p.startConsumer()
+	c.stderr.wait(t, time.Minute)
+	conn := p.db()
+	if _, err := conn.Exec(context.Background(), "DROP TABLE orders"); err != nil {
+		t.Fatal(err)
+	}
+	p.produce(10)
+	select {
+	case err := <-c.done:
+		c.done <- err
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("consumer exit: %v, want exit code 1\n%s", err, c.stderr.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("consumer still running a minute after its table was dropped\n%s", c.stderr.String())
+	}
+	if !strings.Contains(c.stderr.String(), `foodpipe: store batch: not retryable: `) {
+		t.Errorf("no one-line permanent error:\n%s", c.stderr.String())
+	}
 }

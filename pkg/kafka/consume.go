@@ -68,7 +68,7 @@ func (e *FencedError) Error() string {
 // ErrPermanent marks a sink error that retrying cannot fix (a missing
 // table, a permission revoked, a bug): the consumer stops with it instead
 // of retrying for ever. Every other sink error is retried with backoff.
-var ErrPermanent = errors.New("permanent sink error")
+var ErrPermanent = errors.New("not retryable")
 
 // Dead-letter classes (SPEC "Topics").
 const (
