@@ -134,16 +134,11 @@ func (d *decoder) order(o *Order) error {
 			if err != nil {
 				return err
 			}
-			d.ws()
-			if d.i < len(d.s) && d.s[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.i < len(d.s) && d.s[d.i] == '}' {
-				d.i++
+			if more, err := d.next('}'); err != nil {
+				return err
+			} else if !more {
 				break
 			}
-			return d.syntax("',' or '}'")
 		}
 	}
 	d.top = ""
@@ -224,16 +219,11 @@ func (d *decoder) items(o *Order) error {
 			if err := d.decodeItem(&o.Items[n]); err != nil {
 				return err
 			}
-			d.ws()
-			if d.i < len(d.s) && d.s[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.i < len(d.s) && d.s[d.i] == ']' {
-				d.i++
+			if more, err := d.next(']'); err != nil {
+				return err
+			} else if !more {
 				break
 			}
-			return d.syntax("',' or ']'")
 		}
 	}
 	d.depth--
@@ -284,16 +274,11 @@ func (d *decoder) decodeItem(it *Item) error {
 			if err != nil {
 				return err
 			}
-			d.ws()
-			if d.i < len(d.s) && d.s[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.i < len(d.s) && d.s[d.i] == '}' {
-				d.i++
+			if more, err := d.next('}'); err != nil {
+				return err
+			} else if !more {
 				break
 			}
-			return d.syntax("',' or '}'")
 		}
 	}
 	d.depth--
@@ -428,17 +413,12 @@ func (d *decoder) skip() error {
 			if err := d.skip(); err != nil {
 				return err
 			}
-			d.ws()
-			if d.i < len(d.s) && d.s[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.i < len(d.s) && d.s[d.i] == '}' {
-				d.i++
+			if more, err := d.next('}'); err != nil {
+				return err
+			} else if !more {
 				d.depth--
 				return nil
 			}
-			return d.syntax("',' or '}'")
 		}
 	case '[':
 		if err := d.enter(); err != nil {
@@ -455,17 +435,12 @@ func (d *decoder) skip() error {
 			if err := d.skip(); err != nil {
 				return err
 			}
-			d.ws()
-			if d.i < len(d.s) && d.s[d.i] == ',' {
-				d.i++
-				continue
-			}
-			if d.i < len(d.s) && d.s[d.i] == ']' {
-				d.i++
+			if more, err := d.next(']'); err != nil {
+				return err
+			} else if !more {
 				d.depth--
 				return nil
 			}
-			return d.syntax("',' or ']'")
 		}
 	case 't':
 		return d.literal("true")
@@ -662,6 +637,23 @@ func hex4(s string, i int) (rune, bool) {
 		r = r<<4 | rune(c)
 	}
 	return r, true
+}
+
+// next reads what follows a member or element: ',' (more follow) or the
+// closing byte (the object or array ends), after optional whitespace.
+func (d *decoder) next(close byte) (more bool, err error) {
+	d.ws()
+	if d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ',':
+			d.i++
+			return true, nil
+		case close:
+			d.i++
+			return false, nil
+		}
+	}
+	return false, d.syntax("',' or '" + string(close) + "'")
 }
 
 func (d *decoder) ws() {
