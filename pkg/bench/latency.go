@@ -26,9 +26,6 @@ func (h *Histogram) Record(d time.Duration) {
 	_ = h.h.RecordValue(us) // cannot fail: us is within the range
 }
 
-// Merge adds every value of o.
-func (h *Histogram) Merge(o *Histogram) { h.h.Merge(o.h) }
-
 // Reset empties the histogram.
 func (h *Histogram) Reset() { h.h.Reset() }
 
