@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHelpListsEveryCommand(t *testing.T) {
+	t.Parallel()
+	r := run(t, nil, "--help")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	for _, c := range []string{"produce", "consume", "topics", "db", "bench", "config", "version", "completion"} {
+		if !strings.Contains(r.stdout, "\n  "+c+" ") {
+			t.Errorf("--help does not list %q:\n%s", c, r.stdout)
+		}
+	}
+	v := run(t, nil, "version")
+	if v.code != 0 || !strings.HasPrefix(v.stdout, "foodpipe ") {
+		t.Errorf("version: %s", v)
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	t.Parallel()
+	cfgDir := t.TempDir()
+	badKey := filepath.Join(cfgDir, "bad.yaml")
+	if err := os.WriteFile(badKey, []byte("brokers: [127.0.0.1:9092]\npartitionz: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"zero partitions", nil, []string{"topics", "init", "--partitions", "0"}, "invalid partitions 0"},
+		{"negative rate", nil, []string{"produce", "--rate", "-1"}, "invalid rate -1"},
+		{"rate not a number", []string{"FOODPIPE_RATE=fast"}, []string{"produce"}, `invalid rate "fast" (from FOODPIPE_RATE)`},
+		{"unknown config key", nil, []string{"topics", "init", "--config", badKey}, `unknown key "partitionz"`},
+		{"unknown config key via env", []string{"FOODPIPE_CONFIG=" + badKey}, []string{"db", "status"}, `unknown key "partitionz"`},
+		{"missing config file", nil, []string{"config", "show", "--config", filepath.Join(cfgDir, "none.yaml")}, "no such file"},
+		{"bad env value", []string{"FOODPIPE_KAFKA_TIMEOUT=soon"}, []string{"topics", "init"}, `invalid kafka-timeout "soon" (from FOODPIPE_KAFKA_TIMEOUT)`},
+		{"unknown flag", nil, []string{"topics", "init", "--partitons", "3"}, "unknown flag: --partitons"},
+		{"unknown command", nil, []string{"topics", "nuke"}, `unknown command "nuke"`},
+		{"stray argument", nil, []string{"db", "migrate", "now"}, "takes no arguments"},
+		{"bad database url", nil, []string{"db", "migrate", "--database-url", "postgres://u:hunter2@[::1"}, "invalid database-url"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, tt.env, tt.args...)
+			if r.code != 2 {
+				t.Fatalf("want exit 2:\n%s", r)
+			}
+			if line := errorLine(t, r); !strings.Contains(line, tt.want) {
+				t.Errorf("error line %q does not contain %q", line, tt.want)
+			}
+			if strings.Contains(r.stderr, "hunter2") || strings.Contains(r.stderr, "goroutine ") {
+				t.Errorf("stderr leaks a secret or a stack:\n%s", r.stderr)
+			}
+		})
+	}
+}
+
+func TestUnreachableServicesExit1InOneLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"kafka", []string{"topics", "init", "--brokers", "127.0.0.1:1"}, "foodpipe: cannot reach Kafka at 127.0.0.1:1: connection refused"},
+		{"kafka, produce", []string{"produce", "--brokers", "127.0.0.1:1", "--count", "1"}, "foodpipe: cannot reach Kafka at 127.0.0.1:1: connection refused"},
+		{"postgres", []string{"db", "migrate", "--database-url", "postgres://foodpipe@127.0.0.1:1/foodpipe"}, "foodpipe: cannot reach PostgreSQL at 127.0.0.1:1: connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, nil, tt.args...)
+			if r.code != 1 {
+				t.Fatalf("want exit 1:\n%s", r)
+			}
+			if r.elapsed > 15*time.Second {
+				// Not a timing assertion on performance: the contract says an
+				// unreachable service is reported, not waited for forever.
+				t.Errorf("took %v, the contract allows 15s", r.elapsed)
+			}
+			if got := strings.TrimSpace(r.stderr); got != tt.want {
+				t.Errorf("stderr = %q, want exactly %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigShowNeverPrintsSecrets(t *testing.T) {
+	t.Parallel()
+	env := []string{
+		"FOODPIPE_KAFKA_PASSWORD=kafka-s3cret",
+		"FOODPIPE_KAFKA_SASL_MECHANISM=SCRAM-SHA-256",
+		"FOODPIPE_KAFKA_USERNAME=app",
+	}
+	for _, format := range []string{"text", "json"} {
+		r := run(t, env, "config", "show", "--output", format, "--database-url", "postgres://app:pg-s3cret@db:5432/orders", "--rate", "250")
+		if r.code != 0 {
+			t.Fatal(r)
+		}
+		if strings.Contains(r.stdout+r.stderr, "s3cret") {
+			t.Errorf("%s output shows a secret:\n%s", format, r)
+		}
+		if format == "json" {
+			var m map[string]any
+			if err := json.Unmarshal([]byte(r.stdout), &m); err != nil {
+				t.Fatalf("json output: %v\n%s", err, r.stdout)
+			}
+			if m["rate"] != 250.0 || m["kafka-username"] != "app" || m["kafka-password"] != "[redacted]" {
+				t.Errorf("json output: rate=%v user=%v password=%v", m["rate"], m["kafka-username"], m["kafka-password"])
+			}
+		} else if !strings.Contains(r.stdout, "rate: 250\n") || !strings.Contains(r.stdout, "postgres://app:[redacted]@db:5432/orders") {
+			t.Errorf("text output:\n%s", r.stdout)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+)
+
+func TestDBMigrate(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	url := "--database-url=" + dsn
+	for i := range 2 {
+		r := run(t, nil, "db", "migrate", url)
+		if r.code != 0 {
+			t.Fatalf("migrate run %d:\n%s", i+1, r)
+		}
+	}
+	r := run(t, nil, "db", "status", url, "--output", "json")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	var status []struct {
+		File    string `json:"file"`
+		Applied bool   `json:"applied"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &status); err != nil {
+		t.Fatalf("%v\n%s", err, r)
+	}
+	files, _ := filepath.Glob("../sql/*.sql")
+	if len(status) != len(files) {
+		t.Fatalf("status lists %d migrations, sql/ has %d", len(status), len(files))
+	}
+	for i, s := range status {
+		if !s.Applied || s.File != filepath.Base(files[i]) {
+			t.Errorf("status[%d] = %+v, want %s applied", i, s, filepath.Base(files[i]))
+		}
+	}
+}
+
+// TestDBMigrateConcurrentProcesses starts three db migrate processes at the
+// same moment on an empty schema: all exit 0, and the schema is applied once
+// (a second application would fail on CREATE TABLE).
+func TestDBMigrateConcurrentProcesses(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	cmds := make([]*exec.Cmd, 3)
+	outs := make([]bytes.Buffer, 3)
+	for i := range cmds {
+		cmds[i] = command(t, t.Context(), nil, "db", "migrate", "--database-url="+dsn, "--output", "json")
+		cmds[i].Stdout, cmds[i].Stderr = &outs[i], &outs[i]
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, c := range cmds {
+		wg.Go(func() { errs[i] = c.Run() })
+	}
+	wg.Wait()
+	ranNow := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("process %d: %v\n%s", i, err, outs[i].String())
+			continue
+		}
+		ranNow += strings.Count(outs[i].String(), `"ran": true`)
+	}
+	files, _ := filepath.Glob("../sql/*.sql")
+	if ranNow != len(files) {
+		t.Errorf("the three processes applied %d migrations in total, want each of %d exactly once", ranNow, len(files))
+	}
+}

@@ -1,0 +1,252 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/jackc/pgx/v5"
+)
+
+// pipeline is one test's topic, group and database schema.
+type pipeline struct {
+	t       *testing.T
+	brokers []string
+	topic   string
+	group   string
+	dsn     string
+	schema  string
+}
+
+func newPipeline(t *testing.T) *pipeline {
+	t.Helper()
+	p := &pipeline{t: t, brokers: testenv.Brokers(t), topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group")}
+	p.dsn, p.schema = testenv.Schema(t)
+	p.init()
+	return p
+}
+
+// init creates the pipeline's topics and applies its schema.
+func (p *pipeline) init() {
+	p.t.Helper()
+	if r := run(p.t, nil, "topics", "init", p.brokersFlag(), "--topic", p.topic); r.code != 0 {
+		p.t.Fatal(r)
+	}
+	if r := run(p.t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
+		p.t.Fatal(r)
+	}
+}
+
+func (p *pipeline) brokersFlag() string { return "--brokers=" + strings.Join(p.brokers, ",") }
+
+// produce runs foodpipe produce for count orders as fast as possible.
+func (p *pipeline) produce(count int, extra ...string) produceSummary {
+	p.t.Helper()
+	args := append([]string{"produce", p.brokersFlag(), "--topic", p.topic, "--count", fmt.Sprint(count), "--rate", "0", "--output", "json"}, extra...)
+	r := run(p.t, nil, args...)
+	s := parseProduce(p.t, r)
+	if r.code != 0 || s.Produced != int64(count) {
+		p.t.Fatalf("produce:\n%s", r)
+	}
+	return s
+}
+
+// consumer is one running foodpipe consume process.
+type consumer struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr *lineWaiter
+	done   chan error
+}
+
+func (p *pipeline) startConsumer(extra ...string) *consumer {
+	p.t.Helper()
+	args := append([]string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group,
+		"--database-url", p.dsn, "--output", "json", "--log-format", "json", "--log-level", "debug",
+		"--progress-interval", "500ms"}, extra...)
+	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
+	c.cmd = command(p.t, context.Background(), nil, args...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, c.stderr
+	if err := c.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	go func() { c.done <- c.cmd.Wait() }()
+	p.t.Cleanup(func() {
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		c.done <- nil
+		noRace(p.t, c.stderr.String())
+	})
+	return c
+}
+
+// stop sends SIGTERM and returns the summary; the consumer must exit 0
+// within 10 s.
+func (c *consumer) stop(t *testing.T) consumeSummary {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-c.done:
+		c.done <- err
+		if err != nil {
+			t.Fatalf("consumer exit after SIGTERM: %v\n%s", err, c.stderr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("consumer still running 10s after SIGTERM\n%s", c.stderr.String())
+	}
+	noRace(t, c.stderr.String())
+	var s consumeSummary
+	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
+		t.Fatalf("consume summary: %v\n%s", err, c.stdout.String())
+	}
+	return s
+}
+
+func (c *consumer) kill() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	err := <-c.done
+	c.done <- err
+}
+
+func (c *consumer) exited() bool {
+	select {
+	case err := <-c.done:
+		c.done <- err
+		return true
+	default:
+		return false
+	}
+}
+
+type consumeSummary struct {
+	Stored       int64            `json:"stored"`
+	Duplicates   int64            `json:"duplicates"`
+	DeadLettered map[string]int64 `json:"dead_lettered"`
+	Batches      int64            `json:"batches"`
+	Offsets      map[string]int64 `json:"offsets"`
+}
+
+// db connects to the test's schema.
+func (p *pipeline) db() *pgx.Conn {
+	p.t.Helper()
+	conn, err := pgx.Connect(context.Background(), p.dsn)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
+func (p *pipeline) count(conn *pgx.Conn) int64 {
+	p.t.Helper()
+	var n int64
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM orders").Scan(&n); err != nil {
+		p.t.Fatal(err)
+	}
+	return n
+}
+
+// storedOffsets reads consumer_offsets of the test's group.
+func (p *pipeline) storedOffsets(conn *pgx.Conn) map[int32]int64 {
+	p.t.Helper()
+	rows, err := conn.Query(context.Background(),
+		"SELECT partition, next_offset FROM consumer_offsets WHERE consumer_group = $1 AND topic = $2", p.group, p.topic)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	out := map[int32]int64{}
+	for rows.Next() {
+		var part int32
+		var next int64
+		if err := rows.Scan(&part, &next); err != nil {
+			p.t.Fatal(err)
+		}
+		out[part] = next
+	}
+	if rows.Err() != nil {
+		p.t.Fatal(rows.Err())
+	}
+	return out
+}
+
+// waitCaughtUp waits until the stored offsets equal the topic's end offsets.
+func (p *pipeline) waitCaughtUp(conn *pgx.Conn, timeout time.Duration, alive ...*consumer) {
+	p.t.Helper()
+	end := testenv.EndOffsetsAt(p.t, p.brokers, p.topic)
+	deadline := time.Now().Add(timeout)
+	for {
+		got := p.storedOffsets(conn)
+		caught := true
+		for part, e := range end {
+			if e > 0 && got[part] != e {
+				caught = false
+			}
+		}
+		if caught {
+			return
+		}
+		for _, c := range alive {
+			if c.exited() {
+				p.t.Fatalf("a consumer exited:\n%s", c.stderr.String())
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("stored offsets %v, end offsets %v after %v", got, end, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// batchLog is one "batch stored" debug line of a consumer.
+type batchLog struct {
+	Msg        string `json:"msg"`
+	Inserted   int    `json:"inserted"`
+	Duplicates int    `json:"duplicates"`
+	Offsets    []struct {
+		Partition int32
+		Expected  int64
+		Next      int64
+	} `json:"offsets"`
+}
+
+// checkBatches reads the "batch stored" lines of every consumer process: no
+// offset range may have been stored twice (each partition's ranges chain
+// Expected → Next without repeating a start) and no duplicate was seen.
+func checkBatches(t *testing.T, logs ...string) (batches int) {
+	t.Helper()
+	starts := map[int32]map[int64]bool{}
+	for _, l := range logs {
+		sc := bufio.NewScanner(strings.NewReader(l))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var b batchLog
+			if json.Unmarshal(sc.Bytes(), &b) != nil || b.Msg != "batch stored" {
+				continue
+			}
+			batches++
+			if b.Duplicates != 0 {
+				t.Errorf("a batch met %d duplicates: some orders were delivered twice", b.Duplicates)
+			}
+			for _, o := range b.Offsets {
+				if starts[o.Partition] == nil {
+					starts[o.Partition] = map[int64]bool{}
+				}
+				if starts[o.Partition][o.Expected] {
+					t.Errorf("partition %d: two batches stored from offset %d", o.Partition, o.Expected)
+				}
+				starts[o.Partition][o.Expected] = true
+			}
+		}
+	}
+	return batches
+}

@@ -1,0 +1,119 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+)
+
+func TestProduceCountTwice(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	args := []string{"produce", brokersFlag(t), "--topic", topic, "--count", "10000", "--rate", "0", "--output", "json"}
+
+	r := run(t, nil, args...)
+	s := parseProduce(t, r)
+	if r.code != 0 || s.Produced != 10000 || s.Failed != 0 {
+		t.Fatalf("first run:\n%s", r)
+	}
+	first, parts := orderIDs(t, topic)
+	if len(first) != 10000 || len(parts) != 3 {
+		t.Fatalf("topic holds %d orders in %d partitions, want 10000 in 3", len(first), len(parts))
+	}
+	for p, n := range parts {
+		if s.Partitions[fmt.Sprint(p)] != int64(n) {
+			t.Errorf("partition %d: summary %d, topic %d", p, s.Partitions[fmt.Sprint(p)], n)
+		}
+	}
+
+	r = run(t, nil, args...)
+	if s := parseProduce(t, r); r.code != 0 || s.Produced != 10000 {
+		t.Fatalf("second run:\n%s", r)
+	}
+	all, _ := orderIDs(t, topic) // fails on any id produced twice
+	if len(all) != 20000 {
+		t.Errorf("after two runs the topic holds %d distinct orders, want 20000", len(all))
+	}
+	for id := range first {
+		if !all[id] {
+			t.Fatalf("order %s of the first run vanished", id)
+		}
+	}
+}
+
+// TestProduceRate checks the pacing contract: --rate 200 for 10s gives
+// 2000 ± 2 % orders, none of the seconds holding more than twice its share.
+// Record timestamps are stamped at send time, so they show the pacing.
+func TestProduceRate(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	r := run(t, nil, "produce", brokersFlag(t), "--topic", topic, "--rate", "200", "--duration", "10s", "--output", "json")
+	s := parseProduce(t, r)
+	if r.code != 0 || s.Stopped != "duration" {
+		t.Fatalf("%s", r)
+	}
+	if s.Produced < 1960 || s.Produced > 2040 {
+		t.Errorf("produced %d in 10s at --rate 200, want 2000 ± 2%%", s.Produced)
+	}
+	records := testenv.Records(t, topic)
+	if int64(len(records)) != s.Produced {
+		t.Fatalf("topic holds %d, summary says %d", len(records), s.Produced)
+	}
+	start := records[0].Timestamp
+	for _, rec := range records {
+		if rec.Timestamp.Before(start) {
+			start = rec.Timestamp
+		}
+	}
+	perSecond := map[int]int{}
+	for _, rec := range records {
+		perSecond[int(rec.Timestamp.Sub(start)/time.Second)]++
+	}
+	for sec, n := range perSecond {
+		if n > 400 {
+			t.Errorf("second %d holds %d orders, more than twice its share of 200", sec, n)
+		}
+	}
+}
+
+// TestProduceSIGTERM stops a producer under load with SIGTERM: it exits 0
+// promptly, and its summary claims exactly what the topic holds.
+func TestProduceSIGTERM(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	c := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", topic, "--rate", "5000", "--output", "json", "--progress-interval", "200ms")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{want: "rate_actual"}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stderr.wait(t, 30*time.Second) // orders are flowing
+	time.Sleep(time.Second)
+	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	signalled := time.Now()
+	err := c.Wait()
+	if err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if d := time.Since(signalled); d > 5*time.Second {
+		t.Errorf("took %v to exit after SIGTERM, the contract allows 5s", d)
+	}
+	s := parseProduce(t, result{stdout: stdout.String()})
+	if s.Stopped != "signal" || s.Produced == 0 || s.Failed != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	ids, _ := orderIDs(t, topic)
+	if int64(len(ids)) != s.Produced {
+		t.Errorf("topic holds %d orders, the summary claims %d", len(ids), s.Produced)
+	}
+}
