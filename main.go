@@ -20,10 +20,12 @@ var version string
 var migrations embed.FS
 
 func main() {
-	// The first SIGINT/SIGTERM cancels ctx and starts a graceful stop; stop()
-	// then restores the default handlers, so a second signal ends the
-	// process at once.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT/SIGTERM/SIGHUP cancels ctx and starts a graceful
+	// stop; stop() then restores the default handlers, so a second signal
+	// ends the process at once. SIGHUP (the terminal closed, or a
+	// supervisor's reload) is a stop like the others: without a handler it
+	// would kill the process with no summary and no final commit.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		<-ctx.Done()
 		stop()

@@ -33,7 +33,9 @@ replaced by [redacted]. The text output is YAML and can serve as a config file.`
 			if err != nil {
 				return err
 			}
+			source := "no config file read: defaults, FOODPIPE_* environment and flags"
 			if e.cfg.File != "" {
+				source = "config file: " + e.cfg.File
 				e.log.Info("config file read", "file", e.cfg.File)
 			}
 			var out []byte
@@ -41,7 +43,9 @@ replaced by [redacted]. The text output is YAML and can serve as a config file.`
 				out, err = e.cfg.MarshalJSON()
 				out = append(out, '\n')
 			} else {
+				// A YAML comment keeps the output a valid config file.
 				out, err = e.cfg.MarshalYAML()
+				out = append([]byte("# effective configuration; "+source+"\n"), out...)
 			}
 			if err != nil {
 				return err

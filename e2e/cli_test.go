@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -123,6 +124,59 @@ func TestConfigShowNeverPrintsSecrets(t *testing.T) {
 			}
 		} else if !strings.Contains(r.stdout, "rate: 250\n") || !strings.Contains(r.stdout, "postgres://app:[redacted]@db:5432/orders") {
 			t.Errorf("text output:\n%s", r.stdout)
+		}
+	}
+}
+
+// TestConfigShowSaysWhatIsEffective: config show names the file it read
+// and prints the effective dead-letter topic, not an empty default.
+func TestConfigShowSaysWhatIsEffective(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "foodpipe.yaml")
+	if err := os.WriteFile(file, []byte("topic: pizza\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, nil, "config", "show", "--config", file)
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	if !strings.HasPrefix(r.stdout, "# effective configuration; config file: "+file+"\n") {
+		t.Errorf("first line does not name the file:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "\ndlq-topic: pizza.dlq\n") {
+		t.Errorf("dlq-topic is not the effective one:\n%s", r.stdout)
+	}
+}
+
+// TestBadInputNeverHangsOrLeaks: a named pipe as the config file is refused
+// at once, and a DSN whose password is escaped or quoted never shows any
+// part of it, in config show or in an error line.
+func TestBadInputNeverHangsOrLeaks(t *testing.T) {
+	t.Parallel()
+	fifo := filepath.Join(t.TempDir(), "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"config", "show", "--config", fifo}, {"db", "status", "--config", fifo}} {
+		r := run(t, nil, args...)
+		if r.code != 2 || !strings.Contains(errorLine(t, r), "not a regular file (a named pipe)") {
+			t.Errorf("%v: want exit 2 naming the named pipe\n%s", args, r)
+		}
+	}
+	for _, dsn := range []string{
+		`host=db password=First\ SecondHalfSecret dbname=orders`,
+		`host=db password='First SecondHalfSecret' dbname=orders`,
+	} {
+		show := run(t, nil, "config", "show", "--database-url", dsn)
+		bad := run(t, nil, "db", "status", "--database-url", dsn+" port=notaport")
+		if show.code != 0 || bad.code != 2 {
+			t.Errorf("config show exit %d (want 0), db status with a bad port exit %d (want 2)\n%s\n%s", show.code, bad.code, show, bad)
+		}
+		errorLine(t, bad)
+		for _, out := range []string{show.stdout + show.stderr, bad.stdout + bad.stderr} {
+			if strings.Contains(out, "First") || strings.Contains(out, "SecondHalfSecret") {
+				t.Errorf("a part of the password is shown:\n%s", out)
+			}
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -115,6 +116,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad acks", file: "acks: 2\n", wantErr: []string{`invalid acks "2"`}},
 		{name: "bad log level", file: "log-level: loud\n", wantErr: []string{`invalid log-level "loud"`}},
 		{name: "zero throughput", file: "throughput: 0\n", wantErr: []string{"invalid throughput 0"}},
+		{name: "empty env var is not blamed", env: map[string]string{"FOODPIPE_RATE": ""}, file: "rate: fast\n", wantErr: []string{`invalid rate "fast" (from `, `foodpipe.yaml)`}},
 		{name: "secret value never echoed", env: map[string]string{"FOODPIPE_KAFKA_PASSWORD": ""}, file: "kafka-password: [s3cret]\n", wantErr: []string{"invalid kafka-password", redacted}},
 	}
 	for _, tt := range tests {
@@ -152,6 +154,35 @@ func TestLoadMissingExplicitFile(t *testing.T) {
 	_, err := Load(nil, Options{File: path})
 	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "no such file") {
 		t.Fatalf("err = %v, want one naming %s and the missing file", err, path)
+	}
+}
+
+// TestLoadRefusesNonRegularFiles: a named pipe (or a directory, a device)
+// given as the config file is refused at once instead of blocking the read.
+func TestLoadRefusesNonRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fifo, dir} {
+		done := make(chan error, 1)
+		go func() {
+			_, err := Load(nil, Options{File: path})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("Load(%s) = %v, want an error naming it as not a regular file", path, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Load(%s) blocked for 10s", path)
+		}
+	}
+	// Found by search rather than named, it is refused the same way.
+	if _, err := Load(nil, Options{SearchFiles: []string{fifo}}); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("search found a named pipe: err = %v", err)
 	}
 }
 
@@ -224,19 +255,38 @@ func TestExampleMatchesConfig(t *testing.T) {
 }
 
 func TestRedaction(t *testing.T) {
-	tests := []struct{ in, secret string }{
-		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", "hunter2"},
-		{"postgresql://app:hunter2@db/orders", "hunter2"},
-		{"postgres://db/orders?password=hunter2&sslmode=require", "hunter2"},
-		{"host=db user=app password=hunter2 dbname=orders", "hunter2"},
-		{"host=db password='hunter 2' dbname=orders", "hunter 2"},
-		{"postgres://app:%zz@db/orders", "%zz"},
+	tests := []struct {
+		in      string
+		secrets []string // no part of any may be shown
+		keep    string   // what must survive
+	}{
+		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", []string{"hunter2"}, "@db:5432/orders?sslmode=disable"},
+		{"postgresql://app:hunter2@db/orders", []string{"hunter2"}, "postgresql://app:"},
+		{"postgres://db/orders?password=hunter2&sslmode=require", []string{"hunter2"}, "sslmode=require"},
+		{"postgres://app@db/orders?sslpassword=keypass", []string{"keypass"}, "app@db"},
+		{"host=db user=app password=hunter2 dbname=orders", []string{"hunter2"}, "dbname=orders"},
+		{"host=db password='hunter 2' dbname=orders", []string{"hunter", " 2'"}, "dbname=orders"},
+		{`host=db password=First\ SecondHalfSecret dbname=orders`, []string{"First", "SecondHalfSecret"}, "dbname=orders"},
+		{`host=db password = 'it\'s a secret' dbname=orders`, []string{"it", "s a secret"}, "dbname=orders"},
+		{`password=a\\b\ c host=db`, []string{`a\`, `b\ c`, "b c"}, "host=db"},
+		{"host=db sslpassword=keypass", []string{"keypass"}, "host=db"},
+		{"host=db password='unterminated secret", []string{"unterminated", "secret"}, ""},
+		{"postgres://app:%zz@db/orders", []string{"%zz"}, ""},
 	}
 	for _, tt := range tests {
 		got := RedactDSN(tt.in)
-		if strings.Contains(got, tt.secret) || !strings.Contains(got, redacted) {
-			t.Errorf("RedactDSN(%q) = %q: want the password replaced by %s", tt.in, got, redacted)
+		for _, secret := range tt.secrets {
+			if strings.Contains(got, secret) {
+				t.Errorf("RedactDSN(%q) = %q: shows %q", tt.in, got, secret)
+			}
 		}
+		if !strings.Contains(got, redacted) || !strings.Contains(got, tt.keep) {
+			t.Errorf("RedactDSN(%q) = %q: want the password replaced by %s and %q kept", tt.in, got, redacted, tt.keep)
+		}
+	}
+	secrets := DSNSecrets(`host=db password=First\ SecondHalfSecret sslpassword='k p'`)
+	if strings.Join(secrets, "|") != "First SecondHalfSecret|k p" {
+		t.Errorf("DSNSecrets = %q", secrets)
 	}
 	if got := RedactDSN("postgres://app@db/orders"); got != "postgres://app@db/orders" {
 		t.Errorf("a URL without password changed: %q", got)

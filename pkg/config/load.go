@@ -86,13 +86,13 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 	path = opts.File
 	var data []byte
 	if path != "" {
-		data, err = os.ReadFile(path)
+		data, err = readRegular(path)
 		if err != nil {
 			return "", nil, fmt.Errorf("read config file: %w", unwrapPathError(err, path))
 		}
 	} else {
 		for _, candidate := range opts.SearchFiles {
-			data, err = os.ReadFile(candidate)
+			data, err = readRegular(candidate)
 			if err == nil {
 				path = candidate
 				break
@@ -133,14 +133,43 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 	return path, keys, nil
 }
 
-// source says where a key's value came from, for error messages.
+// readRegular reads a config file, refusing anything but a regular file:
+// reading a named pipe would block until something writes to it, and a
+// directory or a device is never a config file.
+func readRegular(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	return os.ReadFile(path)
+}
+
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeDevice != 0, m&fs.ModeCharDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.Type().String()
+}
+
+// source says where a key's value came from, for error messages. An empty
+// environment variable sets nothing (viper ignores it), so it is not blamed.
 func source(k Key, flags *pflag.FlagSet, fileKeys map[string]bool, path string) string {
 	if flags != nil {
 		if fl := flags.Lookup(k.Name); fl != nil && fl.Changed {
 			return " (from --" + k.Name + ")"
 		}
 	}
-	if _, ok := os.LookupEnv(k.EnvVar()); ok {
+	if v, ok := os.LookupEnv(k.EnvVar()); ok && v != "" {
 		return " (from " + k.EnvVar() + ")"
 	}
 	if fileKeys[k.Name] {

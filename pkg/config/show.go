@@ -3,19 +3,16 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"net/url"
-	"regexp"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 )
 
-const redacted = "[redacted]"
-
-// Redacted returns a copy of c whose secrets are replaced, fit to print or log.
+// Redacted returns a copy of c whose secrets are replaced, fit to print or
+// log, with derived values spelled out (dlq-topic is the effective name).
 func (c Config) Redacted() Config {
 	out := c
+	out.Kafka.DLQTopic = c.Kafka.DLQ()
 	for _, f := range fields(&out) {
 		switch f.Secret {
 		case "true":
@@ -27,29 +24,6 @@ func (c Config) Redacted() Config {
 		}
 	}
 	return out
-}
-
-var dsnPassword = regexp.MustCompile(`(?i)(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)`)
-
-// RedactDSN hides the password of a PostgreSQL URL
-// (postgres://user:secret@host/db) or key=value DSN (password=secret).
-func RedactDSN(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return redacted
-		}
-		if _, has := u.User.Password(); has {
-			u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		}
-		q := u.Query()
-		if q.Has("password") {
-			q.Set("password", "xxxxx")
-			u.RawQuery = q.Encode()
-		}
-		return strings.ReplaceAll(u.String(), "xxxxx", redacted)
-	}
-	return dsnPassword.ReplaceAllString(dsn, "${1}"+redacted)
 }
 
 // MarshalYAML renders the configuration as a config file would hold it:

@@ -52,8 +52,7 @@ type Options struct {
 func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
-		// pgconn's message already hides the password.
-		return nil, fmt.Errorf("%w: %s", ErrBadURL, strings.TrimPrefix(err.Error(), "cannot parse "))
+		return nil, badURL(cfg.DatabaseURL, err)
 	}
 	if opts.MaxConns > 0 {
 		pc.MaxConns = opts.MaxConns
@@ -68,6 +67,32 @@ func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
 	// start-up timeout instead of the OS's minutes-long TCP timeout.
 	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	return pc, nil
+}
+
+// badURL reports a database-url that does not parse, in one line that
+// shows the URL with its password redacted by config.RedactDSN (pgconn's own
+// redaction misses escaped and some quoted passwords) and scrubs whatever
+// part of a password the parser's message might still echo.
+func badURL(dsn string, err error) error {
+	reason := err.Error()
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		// The reason alone, without pgconn's rendering of the string.
+		bare := *pe
+		bare.ConnString = ""
+		reason = strings.TrimPrefix(bare.Error(), "cannot parse ``: ")
+	}
+	msg := fmt.Sprintf("%q: %s", config.RedactDSN(dsn), reason)
+	for _, secret := range config.DSNSecrets(dsn) {
+		msg = strings.ReplaceAll(msg, secret, "[redacted]")
+		// An escaped password may be echoed in pieces.
+		for _, part := range strings.Fields(secret) {
+			if len(part) >= 3 {
+				msg = strings.ReplaceAll(msg, part, "[redacted]")
+			}
+		}
+	}
+	return fmt.Errorf("%w %s", ErrBadURL, strings.Join(strings.Fields(msg), " "))
 }
 
 // Open connects a pool and checks that the database answers within the

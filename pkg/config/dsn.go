@@ -1,0 +1,154 @@
+package config
+
+import (
+	"net/url"
+	"strings"
+)
+
+const redacted = "[redacted]"
+
+// secretDSNKeys are the connection settings whose values are never shown.
+var secretDSNKeys = map[string]bool{"password": true, "sslpassword": true}
+
+// RedactDSN hides the passwords of a PostgreSQL URL
+// (postgres://user:secret@host/db?sslpassword=…) or key=value DSN
+// (password=secret, password='a secret', password=a\ secret). The key=value
+// form is tokenised the way libpq reads it, so no part of a quoted or
+// escaped value survives. A string that cannot be read is hidden whole.
+func RedactDSN(dsn string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return redactURL(dsn)
+	}
+	pairs, ok := dsnPairs(dsn)
+	if !ok {
+		return redacted
+	}
+	var b strings.Builder
+	last := 0
+	for _, p := range pairs {
+		if secretDSNKeys[strings.ToLower(p.key)] {
+			b.WriteString(dsn[last:p.start])
+			b.WriteString(redacted)
+			last = p.end
+		}
+	}
+	b.WriteString(dsn[last:])
+	return b.String()
+}
+
+// DSNSecrets returns the secret values (passwords) of a URL or key=value
+// DSN, unescaped, so that messages from elsewhere can be scrubbed of them.
+func DSNSecrets(dsn string) []string {
+	var out []string
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return nil
+		}
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			out = append(out, pw)
+		}
+		for k, vs := range u.Query() {
+			if secretDSNKeys[strings.ToLower(k)] {
+				out = append(out, vs...)
+			}
+		}
+		return out
+	}
+	pairs, _ := dsnPairs(dsn)
+	for _, p := range pairs {
+		if secretDSNKeys[strings.ToLower(p.key)] && p.value != "" {
+			out = append(out, p.value)
+		}
+	}
+	return out
+}
+
+func redactURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return redacted
+	}
+	const mark = "xxxxx"
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), mark)
+	}
+	q := u.Query()
+	changed := false
+	for k := range q {
+		if secretDSNKeys[strings.ToLower(k)] {
+			q.Set(k, mark)
+			changed = true
+		}
+	}
+	if changed {
+		u.RawQuery = q.Encode()
+	}
+	return strings.ReplaceAll(u.String(), mark, redacted)
+}
+
+// dsnPair is one keyword = value setting of a key=value DSN; start and end
+// delimit the value as written (quotes and escapes included).
+type dsnPair struct {
+	key, value string
+	start, end int
+}
+
+// dsnPairs tokenises a libpq key=value connection string: settings are
+// separated by whitespace, "=" may be surrounded by spaces, a value is
+// either single-quoted (where \' and \\ are escapes) or runs to the next
+// unescaped whitespace (where a backslash escapes the next byte). ok is
+// false when the string does not follow that syntax (the pairs read so far
+// are still returned).
+func dsnPairs(s string) (pairs []dsnPair, ok bool) {
+	i := 0
+	skipSpace := func() {
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+	}
+	for {
+		skipSpace()
+		if i == len(s) {
+			return pairs, true
+		}
+		k := i
+		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
+			i++
+		}
+		key := s[k:i]
+		skipSpace()
+		if i == len(s) || s[i] != '=' || key == "" {
+			return pairs, false
+		}
+		i++ // '='
+		skipSpace()
+		start := i
+		var v strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			i++
+			for i < len(s) && s[i] != '\'' {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				v.WriteByte(s[i])
+				i++
+			}
+			if i == len(s) {
+				return append(pairs, dsnPair{key, v.String(), start, i}), false // unterminated quote
+			}
+			i++ // closing quote
+		} else {
+			for i < len(s) && !isSpace(s[i]) {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				v.WriteByte(s[i])
+				i++
+			}
+		}
+		pairs = append(pairs, dsnPair{key, v.String(), start, i})
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v' }
