@@ -21,6 +21,7 @@ import (
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/foodpipe/foodpipe/pkg/pipeline"
 	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
@@ -44,7 +45,7 @@ given, and prints the machine facts with the result.
 // benchEnv is what every bench mode needs.
 type benchEnv struct {
 	cfg        *config.Config
-	conn       kafka.Conn
+	cluster    kafka.Cluster
 	log        *slog.Logger
 	stderr     io.Writer
 	migrations fs.FS
@@ -60,7 +61,7 @@ func (a *App) benchEnv(c *cobra.Command) (*benchEnv, error) {
 	_, _ = rand.Read(b[:])
 	return &benchEnv{
 		cfg:        e.cfg,
-		conn:       a.kafkaConn(e),
+		cluster:    a.kafkaCluster(e),
 		log:        e.log,
 		stderr:     a.Stderr,
 		migrations: a.Migrations,
@@ -134,7 +135,7 @@ func (b *benchEnv) schema(ctx context.Context) (*store.DB, func(), error) {
 // pipeline sets up what sink and e2e need: an admin client, a migrated
 // schema and the topic with its dead-letter topic. cleanup undoes it all.
 func (b *benchEnv) pipeline(ctx context.Context) (admin *kafka.Admin, db *store.DB, topic string, cleanup func(), err error) {
-	admin, err = kafka.NewAdmin(ctx, b.conn)
+	admin, err = kafka.NewAdmin(ctx, b.cluster)
 	if err != nil {
 		return nil, nil, "", nil, err
 	}
@@ -229,7 +230,7 @@ type benchSettings struct {
 
 func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 	cfg := b.cfg
-	admin, err := kafka.NewAdmin(ctx, b.conn)
+	admin, err := kafka.NewAdmin(ctx, b.cluster)
 	if err != nil {
 		return err
 	}
@@ -244,10 +245,10 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 	var headers map[string]string
 	kind := "orders"
 	if cfg.Bench.RecordSize > 0 {
-		payload = bench.NewRandom(cfg.Bench.RecordSize, mrand.New(mrand.NewPCG(uint64(cfg.Produce.Seed), 0)))
+		payload = bench.NewRandom(cfg.Bench.RecordSize, mrand.New(mrand.NewPCG(uint64(cfg.Generator.Seed), 0)))
 		kind = "random bytes"
 	} else {
-		gen, err := newGenerator(cfg.Produce.Seed, cfg.Produce.Customers)
+		gen, err := newGenerator(cfg.Generator.Seed, cfg.Generator.Customers)
 		if err != nil {
 			return err
 		}
@@ -255,7 +256,7 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 	}
 
 	rec := bench.NewRecorder(time.Now)
-	p, err := kafka.NewProducer(ctx, b.conn, cfg.Producer, kafka.ProducerOptions{
+	p, err := kafka.NewProducer(ctx, b.cluster, cfg.KafkaProducer, kafka.ProducerOptions{
 		Topic: topic, Headers: headers,
 		OnDelivery: func(d kafka.Delivery) {
 			rec.Delivered(d.SentAt, len(d.Value), d.Err)
@@ -291,8 +292,8 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 		ProduceReport: report,
 		Warmup:        rec.Warmup(),
 		Topic:         topic,
-		Settings: benchSettings{Acks: cfg.Producer.Acks, Compression: cfg.Producer.Compression,
-			LingerMS: cfg.Producer.Linger.Milliseconds(), BatchBytes: cfg.Producer.BatchMaxBytes,
+		Settings: benchSettings{Acks: cfg.KafkaProducer.Acks, Compression: cfg.KafkaProducer.Compression,
+			LingerMS: cfg.KafkaProducer.Linger.Milliseconds(), BatchBytes: cfg.KafkaProducer.BatchMaxBytes,
 			RecordSize: cfg.Bench.RecordSize, Payload: kind},
 		Machine: b.facts(ctx, admin, nil),
 	}
@@ -302,7 +303,7 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 	if err := writeResult(out, cfg.Output, res, func(w io.Writer) error {
 		fmt.Fprintln(w, report.KafkaLine())
 		fmt.Fprintf(w, "payload: %s, acks=%s, compression=%s, linger=%s, batch bytes=%d; warmup records: %d\n",
-			kind, cfg.Producer.Acks, cfg.Producer.Compression, cfg.Producer.Linger, cfg.Producer.BatchMaxBytes, res.Warmup)
+			kind, cfg.KafkaProducer.Acks, cfg.KafkaProducer.Compression, cfg.KafkaProducer.Linger, cfg.KafkaProducer.BatchMaxBytes, res.Warmup)
 		fmt.Fprintf(w, "check: the topic grew by %d records (%d measured + %d warmup + %d failed)\n",
 			res.TopicRecords, report.Records, res.Warmup, report.Failed)
 		printMachine(w, res.Machine)
@@ -334,9 +335,6 @@ row count with SELECT count(*). Rates leave out the group join, reported apart.`
 			b, err := app.benchEnv(c)
 			if err != nil {
 				return err
-			}
-			if _, err := store.ParseConfig(b.cfg.Postgres, store.Options{}); err != nil {
-				return usage(err)
 			}
 			return runBenchSink(c.Context(), app.Stdout, b)
 		},
@@ -375,17 +373,17 @@ func runBenchSink(ctx context.Context, out io.Writer, b *benchEnv) error {
 
 	start := time.Now().UTC()
 	n := cfg.Bench.Records
-	opts := sinkOptions(cfg)
+	opts := pipelineOptions(cfg)
 	opts.Topic, opts.DLQTopic, opts.Group = topic, topic+".dlq", b.name
 	opts.ProgressInterval = 0
 	var bar *bar
 	steps := bench.SinkSteps{
 		Backlog: func(ctx context.Context, n int64) error {
-			gen, err := replayable(cfg.Produce.Seed, start)
+			gen, err := replayable(cfg.Generator.Seed, start)
 			if err != nil {
 				return err
 			}
-			_, err = kafka.ProduceOrders(ctx, b.conn, cfg.Producer, topic, gen,
+			_, err = kafka.ProduceOrders(ctx, b.cluster, cfg.KafkaProducer, topic, gen,
 				kafka.ProduceOptions{Count: n, FlushTimeout: time.Minute})
 			return err
 		},
@@ -394,11 +392,11 @@ func runBenchSink(ctx context.Context, out io.Writer, b *benchEnv) error {
 			if err != nil {
 				return bench.Drained{}, err
 			}
-			opts.Until = kafka.CaughtUp(end)
+			opts.Until = pipeline.CaughtUp(end)
 			bar = newBar(b.stderr, n, "draining")
 			opts.ProgressInterval = 200 * time.Millisecond
-			opts.Progress = func(s kafka.ConsumeStats) { bar.set(s.Stored) }
-			s, err := kafka.Consume(ctx, b.conn, storeSink{db}, opts)
+			opts.Progress = func(s pipeline.Stats) { bar.set(s.Stored) }
+			s, err := pipeline.Consume(ctx, b.cluster, db, opts)
 			bar.finish()
 			if err == nil && ctx.Err() != nil {
 				err = ctx.Err()
@@ -407,7 +405,7 @@ func runBenchSink(ctx context.Context, out io.Writer, b *benchEnv) error {
 		},
 		CountStored: db.CountOrders,
 		RawCopy: func(ctx context.Context, n int64) (int64, error) {
-			gen, err := replayable(cfg.Produce.Seed, start)
+			gen, err := replayable(cfg.Generator.Seed, start)
 			if err != nil {
 				return 0, err
 			}
@@ -469,11 +467,8 @@ and the largest consumer lag seen.`,
 			if err != nil {
 				return err
 			}
-			if b.cfg.Produce.Duration <= 0 || b.cfg.Produce.Rate <= 0 {
+			if b.cfg.Generator.Duration <= 0 || b.cfg.Generator.Rate <= 0 {
 				return usage(errors.New("bench e2e needs a --rate and a --duration, e.g. --rate 1000 --duration 60s"))
-			}
-			if _, err := store.ParseConfig(b.cfg.Postgres, store.Options{}); err != nil {
-				return usage(err)
 			}
 			return runBenchE2E(c.Context(), app.Stdout, b)
 		},
@@ -491,19 +486,19 @@ func runBenchE2E(ctx context.Context, out io.Writer, b *benchEnv) error {
 	}
 	defer cleanup()
 
-	opts := sinkOptions(cfg)
+	opts := pipelineOptions(cfg)
 	opts.Topic, opts.DLQTopic, opts.Group = topic, topic+".dlq", b.name
 	opts.ProgressInterval = 0
-	bar := newBar(b.stderr, int64(cfg.Produce.Duration/time.Second), "seconds")
+	bar := newBar(b.stderr, int64(cfg.Generator.Duration/time.Second), "seconds")
 	steps := bench.E2ESteps{
 		Produce: func(ctx context.Context) (int64, error) {
-			gen, err := newGenerator(cfg.Produce.Seed, cfg.Produce.Customers)
+			gen, err := newGenerator(cfg.Generator.Seed, cfg.Generator.Customers)
 			if err != nil {
 				return 0, err
 			}
 			start := time.Now()
-			s, err := kafka.ProduceOrders(ctx, b.conn, cfg.Producer, topic, gen, kafka.ProduceOptions{
-				Rate: cfg.Produce.Rate, Duration: cfg.Produce.Duration, FlushTimeout: cfg.Producer.FlushTimeout,
+			s, err := kafka.ProduceOrders(ctx, b.cluster, cfg.KafkaProducer, topic, gen, kafka.ProduceOptions{
+				Rate: cfg.Generator.Rate, Duration: cfg.Generator.Duration, FlushTimeout: cfg.KafkaProducer.FlushTimeout,
 				ProgressInterval: time.Second,
 				Progress:         func(kafka.ProduceStats) { bar.set(int64(time.Since(start) / time.Second)) },
 			})
@@ -524,15 +519,15 @@ func runBenchE2E(ctx context.Context, out io.Writer, b *benchEnv) error {
 						return false
 					}
 				}
-				return kafka.CaughtUp(end)(stored)
+				return pipeline.CaughtUp(end)(stored)
 			}
-			s, err := kafka.Consume(ctx, b.conn, storeSink{db}, opts)
+			s, err := pipeline.Consume(ctx, b.cluster, db, opts)
 			return s.Stored, s.MaxLag, err
 		},
 		Latencies: db.Latencies,
 	}
-	b.log.Info("bench e2e", "topic", topic, "rate", cfg.Produce.Rate, "duration", cfg.Produce.Duration)
-	report, err := bench.RunE2E(ctx, cfg.Produce.Rate, cfg.Produce.Duration, steps, func(s string) { b.log.Info(s) })
+	b.log.Info("bench e2e", "topic", topic, "rate", cfg.Generator.Rate, "duration", cfg.Generator.Duration)
+	report, err := bench.RunE2E(ctx, cfg.Generator.Rate, cfg.Generator.Duration, steps, func(s string) { b.log.Info(s) })
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package cmd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,14 +14,15 @@ import (
 
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
-	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/foodpipe/foodpipe/pkg/pipeline"
 	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
 type consumeOptions struct {
-	conn       kafka.Conn
+	cluster    kafka.Cluster
 	pg         config.Postgres
-	consume    kafka.ConsumeOptions
+	lockWait   time.Duration
+	consume    pipeline.Options
 	migrations fs.FS
 	output     string
 	log        *slog.Logger
@@ -35,82 +35,103 @@ func newConsumeCmd(app *App) *cobra.Command {
 		Long: `Join the consumer group and store the orders of the topic in PostgreSQL. Each
 batch of rows is written in one transaction together with the partitions' next
 offsets, so every order is stored exactly once across crashes, restarts and
-rebalances; on assignment the consumer resumes from the offsets in PostgreSQL.
-Records that cannot be decoded, validated or stored go to the dead-letter topic
-(<topic>.dlq) before their offset is passed. While PostgreSQL is unavailable the
-consumer keeps its position and retries with backoff for as long as it takes.
+rebalances; on assignment the consumer resumes from the offsets in PostgreSQL
+(a partition with none starts at its first record). Records that cannot be
+decoded, validated or stored go to the dead-letter topic (<topic>.dlq) before
+their offset is passed. While PostgreSQL is unavailable the consumer keeps its
+position and retries with backoff for as long as it takes.
 
-The first SIGINT/SIGTERM finishes (or rolls back) the batch in hand, commits,
-leaves the group and prints the summary; a second signal exits at once.`,
+A stored offset outside what its partition holds — records deleted by retention
+before they were consumed, a topic deleted and created again — stops the
+consumer with exit 1 and a line naming the group, partition and offsets, unless
+--offset-out-of-range says to resume at the earliest or latest record.
+
+The first SIGINT/SIGTERM/SIGHUP finishes (or rolls back) the batch in hand,
+commits, leaves the group and prints the summary; a second signal exits at once.`,
 		Example: `  foodpipe consume --database-url postgres://foodpipe@localhost/foodpipe
-  foodpipe consume --group orders --instance-id consumer-1 --output json`,
+  foodpipe consume --group orders --instance-id consumer-1 --output json
+  foodpipe consume --offset-out-of-range earliest`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			e, err := app.load(c)
 			if err != nil {
 				return err
 			}
-			if _, err := store.ParseConfig(e.cfg.Postgres, store.Options{}); err != nil {
-				return usage(err)
-			}
-			return runConsume(c.Context(), app.Stdout, consumeOptions{
-				conn:       app.kafkaConn(e),
-				pg:         e.cfg.Postgres,
-				consume:    sinkOptions(e.cfg),
-				migrations: app.Migrations,
-				output:     e.cfg.Output,
-				log:        e.log,
-			})
+			return runConsume(c.Context(), app.Stdout, consumeOptionsFrom(app, e))
 		},
 	}
 	config.AddFlags(c.Flags(), "group", "instance-id", "dlq-topic", "batch-rows", "batch-bytes",
-		"fetch-max-bytes", "progress-interval", "output")
+		"fetch-max-bytes", "session-timeout", "heartbeat-interval", "rebalance-timeout", "lock-timeout",
+		"offset-out-of-range", "progress-interval", "output")
 	return c
 }
 
-// sinkOptions are the consume options of a configuration; bench uses them too.
-func sinkOptions(cfg *config.Config) kafka.ConsumeOptions {
-	return kafka.ConsumeOptions{
-		Topic:            cfg.Kafka.Topic,
-		DLQTopic:         cfg.Kafka.DLQ(),
-		Group:            cfg.Consume.Group,
-		InstanceID:       cfg.Consume.InstanceID,
-		BatchRows:        cfg.Consume.BatchMaxRows,
-		BatchBytes:       cfg.Consume.BatchMaxBytes,
-		FetchMaxBytes:    cfg.Consume.FetchMaxBytes,
-		DLQ:              cfg.Producer,
-		RetryMin:         100 * time.Millisecond,
-		RetryMax:         30 * time.Second,
-		ProgressInterval: cfg.Producer.ProgressInterval,
+func consumeOptionsFrom(app *App, e *env) consumeOptions {
+	return consumeOptions{
+		cluster:    app.kafkaCluster(e),
+		pg:         e.cfg.Postgres,
+		lockWait:   e.cfg.Consume.LockTimeout,
+		consume:    pipelineOptions(e.cfg),
+		migrations: app.Migrations,
+		output:     e.cfg.Output,
+		log:        e.log,
+	}
+}
+
+// pipelineOptions are the consume options of a configuration; bench uses
+// them too.
+func pipelineOptions(cfg *config.Config) pipeline.Options {
+	c := cfg.Consume
+	return pipeline.Options{
+		Topic:             cfg.Kafka.Topic,
+		DLQTopic:          cfg.Kafka.DLQ(),
+		Group:             c.Group,
+		InstanceID:        c.InstanceID,
+		BatchRows:         c.BatchMaxRows,
+		BatchBytes:        c.BatchMaxBytes,
+		FetchMaxBytes:     c.FetchMaxBytes,
+		SessionTimeout:    c.SessionTimeout,
+		HeartbeatInterval: c.HeartbeatInterval,
+		RebalanceTimeout:  c.RebalanceTimeout,
+		OutOfRange:        c.OutOfRange,
+		RetryMin:          100 * time.Millisecond,
+		RetryMax:          30 * time.Second,
+		StopGrace:         4 * time.Second,
+		ProgressInterval:  cfg.Log.ProgressInterval,
 	}
 }
 
 // consumeResult is the summary of consume, in text or JSON.
 type consumeResult struct {
-	Topic           string           `json:"topic"`
-	Group           string           `json:"group"`
-	Stored          int64            `json:"stored"`
-	Duplicates      int64            `json:"duplicates"`
-	DeadLettered    map[string]int64 `json:"dead_lettered"`
-	Batches         int64            `json:"batches"`
-	DurationSeconds float64          `json:"duration_seconds"`
-	RowsPerSecond   float64          `json:"rows_per_second"`
-	Offsets         map[int32]int64  `json:"offsets"`
+	Topic        string           `json:"topic"`
+	Group        string           `json:"group"`
+	Stored       int64            `json:"stored"`
+	Duplicates   int64            `json:"duplicates"`
+	DeadLettered map[string]int64 `json:"dead_lettered"`
+	Batches      int64            `json:"batches"`
+	// DurationSeconds is the whole run; ActiveSeconds the part from the
+	// first records to the last commit, which RowsPerSecond is over.
+	DurationSeconds float64         `json:"duration_seconds"`
+	ActiveSeconds   float64         `json:"active_seconds"`
+	RowsPerSecond   float64         `json:"rows_per_second"`
+	Offsets         map[int32]int64 `json:"offsets"`
 }
 
 func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
-	db, err := openSink(ctx, opts.pg, store.Options{AppName: "foodpipe consume"}, opts.migrations, opts.log)
+	db, err := store.Open(ctx, opts.pg, store.Options{AppName: "foodpipe consume", LockTimeout: opts.lockWait}, opts.log)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-
+	if err := db.CheckMigrated(ctx, opts.migrations); err != nil {
+		return err
+	}
 	opts.consume.Started = func() {
 		opts.log.Info("consuming", "topic", opts.consume.Topic, "group", opts.consume.Group,
 			"dlq_topic", opts.consume.DLQTopic, "database", db.Addr())
 	}
-	var last kafka.ConsumeStats
-	opts.consume.Progress = func(s kafka.ConsumeStats) {
+	var last pipeline.Stats
+	opts.consume.Progress = func(s pipeline.Stats) {
 		rate := 0.0
 		if d := (s.Elapsed - last.Elapsed).Seconds(); d > 0 {
 			rate = float64(s.Stored-last.Stored) / d
@@ -119,7 +140,7 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 			"dead_lettered", sum(s.DeadLettered), "lag", s.Lag, "rows_per_second", round1(rate))
 		last = s
 	}
-	stats, err := kafka.Consume(ctx, opts.conn, storeSink{db}, opts.consume)
+	stats, err := pipeline.Consume(ctx, opts.cluster, db, opts.consume)
 	if stats.Elapsed == 0 {
 		return err // never started
 	}
@@ -131,8 +152,11 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 		DeadLettered:    stats.DeadLettered,
 		Batches:         stats.Batches,
 		DurationSeconds: round3(stats.Elapsed.Seconds()),
-		RowsPerSecond:   round1(float64(stats.Stored) / stats.Elapsed.Seconds()),
 		Offsets:         stats.Offsets,
+	}
+	if active := stats.LastCommit - stats.FirstRecords; stats.Batches > 0 && active > 0 {
+		res.ActiveSeconds = round3(active.Seconds())
+		res.RowsPerSecond = round1(float64(stats.Stored) / active.Seconds())
 	}
 	if werr := writeResult(out, opts.output, res, func(w io.Writer) error { return printConsume(w, res) }); werr != nil {
 		return werr
@@ -140,44 +164,27 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	return err
 }
 
-// openSink connects to PostgreSQL and refuses to start on a schema that is
-// not migrated: retrying inserts into a missing table would only hide that.
-func openSink(ctx context.Context, pg config.Postgres, o store.Options, migrations fs.FS, log *slog.Logger) (*store.DB, error) {
-	db, err := store.Open(ctx, pg, o, log)
-	if err != nil {
-		return nil, err
-	}
-	status, err := db.MigrationStatus(ctx, migrations)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	for _, m := range status {
-		if !m.Applied {
-			db.Close()
-			return nil, fmt.Errorf("database at %s is not migrated (%s pending): run foodpipe db migrate", db.Addr(), m.File)
-		}
-	}
-	return db, nil
-}
-
 func printConsume(w io.Writer, r consumeResult) error {
 	tw := table(w)
+	dead := sum(r.DeadLettered)
 	fmt.Fprintf(tw, "topic\t%s (group %s)\n", r.Topic, r.Group)
 	fmt.Fprintf(tw, "stored\t%d orders\n", r.Stored)
 	fmt.Fprintf(tw, "duplicates\t%d (order_id already stored: skipped)\n", r.Duplicates)
-	fmt.Fprintf(tw, "dead-lettered\t%d", sum(r.DeadLettered))
+	fmt.Fprintf(tw, "dead-lettered\t%d", dead)
 	for _, c := range slices.Sorted(maps.Keys(r.DeadLettered)) {
 		fmt.Fprintf(tw, "  %s: %d", c, r.DeadLettered[c])
 	}
 	fmt.Fprintln(tw)
 	avg := 0.0
 	if r.Batches > 0 {
-		avg = float64(r.Stored) / float64(r.Batches)
+		avg = float64(r.Stored+r.Duplicates+dead) / float64(r.Batches)
 	}
-	fmt.Fprintf(tw, "batches\t%d (%.1f rows on average)\n", r.Batches, avg)
+	fmt.Fprintf(tw, "batches\t%d transactions (%.1f records each on average)\n", r.Batches, avg)
 	fmt.Fprintf(tw, "duration\t%s\n", time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
-	fmt.Fprintf(tw, "rate\t%.1f rows/s\n", r.RowsPerSecond)
+	if r.ActiveSeconds > 0 {
+		fmt.Fprintf(tw, "rate\t%.1f rows/s (over %s, from the first records to the last commit)\n",
+			r.RowsPerSecond, time.Duration(r.ActiveSeconds*float64(time.Second)).Round(time.Millisecond))
+	}
 	for _, p := range slices.Sorted(maps.Keys(r.Offsets)) {
 		fmt.Fprintf(tw, "partition %d\tnext offset %d\n", p, r.Offsets[p])
 	}
@@ -190,45 +197,4 @@ func sum(m map[string]int64) int64 {
 		n += v
 	}
 	return n
-}
-
-// storeSink adapts store.DB to kafka.Sink: pkg/kafka and pkg/store do not
-// import each other; the consume command wires them.
-type storeSink struct{ db *store.DB }
-
-func (s storeSink) LoadOffsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
-	return s.db.LoadOffsets(ctx, group, topic)
-}
-
-func (s storeSink) Write(ctx context.Context, group string, orders []*order.Order, offsets []kafka.PartitionOffset,
-	beforeCommit func([]kafka.RejectedOrder) error) (kafka.SinkResult, error) {
-	so := make([]store.Offset, len(offsets))
-	for i, o := range offsets {
-		so[i] = store.Offset{Topic: o.Topic, Partition: o.Partition, Expected: o.Expected, Next: o.Next}
-	}
-	var hookErr error
-	res, err := s.db.WriteBatch(ctx, group, orders, so, func(rejected []store.Rejected) error {
-		kr := make([]kafka.RejectedOrder, len(rejected))
-		for i, r := range rejected {
-			kr[i] = kafka.RejectedOrder{Index: r.Index, Reason: r.Reason}
-		}
-		hookErr = beforeCommit(kr)
-		return hookErr
-	})
-	var fenced *store.FencedError
-	switch {
-	case err == nil:
-		return kafka.SinkResult{Inserted: res.Inserted, Duplicates: res.Duplicates}, nil
-	case errors.As(err, &fenced):
-		parts := make([]int32, len(fenced.Partitions))
-		for i, tp := range fenced.Partitions {
-			parts[i] = tp.Partition
-		}
-		return kafka.SinkResult{}, &kafka.FencedError{Partitions: parts}
-	case hookErr != nil, store.IsRetryable(err), ctx.Err() != nil:
-		// The dead-letter produce (Kafka) or the database failed in a way
-		// that passes: the consumer retries the batch.
-		return kafka.SinkResult{}, err
-	}
-	return kafka.SinkResult{}, fmt.Errorf("%w: %w", kafka.ErrPermanent, err)
 }

@@ -75,9 +75,6 @@ func (a *App) dbOptions(c *cobra.Command) (dbOptions, error) {
 	if err != nil {
 		return dbOptions{}, err
 	}
-	if _, err := store.ParseConfig(e.cfg.Postgres, store.Options{}); err != nil {
-		return dbOptions{}, usage(err)
-	}
 	return dbOptions{pg: e.cfg.Postgres, migrations: a.Migrations, output: e.cfg.Output, log: e.log}, nil
 }
 

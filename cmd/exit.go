@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"flag"
+
+	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
 // Exit codes of the CLI contract (SPEC "Commands").
@@ -34,7 +36,9 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.Is(err, store.ErrBadURL):
+		// A database-url that does not parse is found when a command
+		// opens the database, but it is the invocation that is wrong.
 		return ExitUsage
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return ExitOK

@@ -16,8 +16,8 @@ import (
 )
 
 type produceOptions struct {
-	conn      kafka.Conn
-	producer  config.Producer
+	cluster   kafka.Cluster
+	producer  config.KafkaProducer
 	topic     string
 	seed      int64
 	customers int
@@ -49,17 +49,17 @@ acknowledged; a second signal exits at once. Progress goes to stderr every
 			}
 			cfg := e.cfg
 			return runProduce(c.Context(), app.Stdout, produceOptions{
-				conn:      app.kafkaConn(e),
-				producer:  cfg.Producer,
+				cluster:   app.kafkaCluster(e),
+				producer:  cfg.KafkaProducer,
 				topic:     cfg.Kafka.Topic,
-				seed:      cfg.Produce.Seed,
-				customers: cfg.Produce.Customers,
+				seed:      cfg.Generator.Seed,
+				customers: cfg.Generator.Customers,
 				produce: kafka.ProduceOptions{
-					Rate:             cfg.Produce.Rate,
-					Count:            cfg.Produce.Count,
-					Duration:         cfg.Produce.Duration,
-					FlushTimeout:     cfg.Producer.FlushTimeout,
-					ProgressInterval: cfg.Producer.ProgressInterval,
+					Rate:             cfg.Generator.Rate,
+					Count:            cfg.Generator.Count,
+					Duration:         cfg.Generator.Duration,
+					FlushTimeout:     cfg.KafkaProducer.FlushTimeout,
+					ProgressInterval: cfg.Log.ProgressInterval,
 				},
 				output: cfg.Output,
 				log:    e.log,
@@ -105,7 +105,7 @@ func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
 			"rate_target", opts.produce.Rate, "rate_actual", round1(actual))
 		last = s
 	}
-	stats, err := kafka.ProduceOrders(ctx, opts.conn, opts.producer, opts.topic, gen, opts.produce)
+	stats, err := kafka.ProduceOrders(ctx, opts.cluster, opts.producer, opts.topic, gen, opts.produce)
 	if stats.Elapsed == 0 {
 		return err // never started: Kafka unreachable
 	}

@@ -68,7 +68,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// kafkaConn is the Kafka connection of this invocation.
-func (a *App) kafkaConn(e *env) kafka.Conn {
-	return kafka.Conn{Config: e.cfg.Kafka, ClientID: "foodpipe/" + versionString(a.Version), Logger: e.log}
+// kafkaCluster is the Kafka connection of this invocation.
+func (a *App) kafkaCluster(e *env) kafka.Cluster {
+	return kafka.Cluster{Config: e.cfg.Kafka, ClientID: "foodpipe/" + versionString(a.Version), Logger: e.log}
 }

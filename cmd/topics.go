@@ -25,7 +25,7 @@ func newTopicsCmd(app *App) *cobra.Command {
 }
 
 type topicsInitOptions struct {
-	conn          kafka.Conn
+	cluster       kafka.Cluster
 	specs         []kafka.TopicSpec
 	addPartitions bool
 	output        string
@@ -49,7 +49,7 @@ with --add-partitions, never removed.`,
 				return err
 			}
 			return runTopicsInit(c.Context(), app.Stdout, topicsInitOptions{
-				conn:          app.kafkaConn(e),
+				cluster:       app.kafkaCluster(e),
 				specs:         kafka.Specs(e.cfg.Kafka, e.cfg.Topics),
 				addPartitions: e.cfg.Topics.AddPartitions,
 				output:        e.cfg.Output,
@@ -61,7 +61,7 @@ with --add-partitions, never removed.`,
 }
 
 func runTopicsInit(ctx context.Context, out io.Writer, opts topicsInitOptions) error {
-	admin, err := kafka.NewAdmin(ctx, opts.conn)
+	admin, err := kafka.NewAdmin(ctx, opts.cluster)
 	if err != nil {
 		return err
 	}

@@ -216,6 +216,11 @@ func TestConsumeMemoryBounded(t *testing.T) {
 	p := newPipeline(t)
 	const n = 1_000_000
 	p.produce(n)
+	bin, err := plainBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.bin = bin // the race detector's own memory would swamp the figure
 	c := p.startConsumer("--log-level", "info")
 	conn := p.db()
 	p.waitCaughtUp(conn, 10*time.Minute, c)

@@ -23,7 +23,29 @@ import (
 
 var binary string
 
+// plainBinary is built without the race detector, for the tests that
+// measure memory (the race detector multiplies it).
+var plainBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "foodpipe-plain-bin-")
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "foodpipe")
+	build := exec.Command("go", "build", "-o", path, ".")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build foodpipe: %v\n%s", err, out)
+	}
+	return path, nil
+})
+
 func TestMain(m *testing.M) {
+	// FOODPIPE_TEST_BINARY runs the tests against a binary built elsewhere,
+	// e.g. an older commit's, to see a new test fail on the old code.
+	if b := os.Getenv("FOODPIPE_TEST_BINARY"); b != "" {
+		binary = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "foodpipe-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/order"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -24,6 +27,7 @@ type pipeline struct {
 	group   string
 	dsn     string
 	schema  string
+	bin     string // the binary consumers run, when not the race-enabled one
 }
 
 func newPipeline(t *testing.T) *pipeline {
@@ -74,6 +78,9 @@ func (p *pipeline) startConsumer(extra ...string) *consumer {
 		"--progress-interval", "500ms"}, extra...)
 	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
 	c.cmd = command(p.t, context.Background(), nil, args...)
+	if p.bin != "" {
+		c.cmd.Path, c.cmd.Args[0] = p.bin, p.bin
+	}
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, c.stderr
 	if err := c.cmd.Start(); err != nil {
 		p.t.Fatal(err)
@@ -201,6 +208,9 @@ func (p *pipeline) waitCaughtUp(conn *pgx.Conn, timeout time.Duration, alive ...
 			}
 		}
 		if time.Now().After(deadline) {
+			for _, c := range alive {
+				p.t.Logf("consumer log:\n%s", c.stderr.String())
+			}
 			p.t.Fatalf("stored offsets %v, end offsets %v after %v", got, end, timeout)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -249,4 +259,122 @@ func checkBatches(t *testing.T, logs ...string) (batches int) {
 		}
 	}
 	return batches
+}
+
+// waitFor waits until the consumer's stderr holds want; it fails the test
+// after timeout, or as soon as the consumer exits without writing it.
+func (c *consumer) waitFor(t *testing.T, want string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(c.stderr.String(), want) {
+		if c.exited() {
+			t.Fatalf("consumer exited before logging %q:\n%s", want, c.stderr.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v:\n%s", want, timeout, c.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitExit waits for the consumer to end, at most timeout, and returns its
+// exit code.
+func (c *consumer) waitExit(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err
+		noRace(t, c.stderr.String())
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(timeout):
+		t.Fatalf("consumer still running after %v:\n%s", timeout, c.stderr.String())
+		return -1
+	}
+}
+
+// signal sends sig to the consumer.
+func (c *consumer) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// errorLine is the one "foodpipe: …" line of a consumer that failed.
+func (c *consumer) errorLine(t *testing.T) string {
+	t.Helper()
+	return errorLine(t, result{code: 1, stdout: c.stdout.String(), stderr: c.stderr.String()})
+}
+
+// waitRows waits until the orders table holds at least n rows.
+func (p *pipeline) waitRows(conn *pgx.Conn, n int64, timeout time.Duration, alive ...*consumer) {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for p.count(conn) < n {
+		for _, c := range alive {
+			if c.exited() {
+				p.t.Fatalf("a consumer exited:\n%s", c.stderr.String())
+			}
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("fewer than %d rows after %v", n, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// distinctIDs counts the distinct order ids stored.
+func (p *pipeline) distinctIDs(conn *pgx.Conn) int64 {
+	p.t.Helper()
+	var n int64
+	if err := conn.QueryRow(context.Background(), "SELECT count(DISTINCT order_id) FROM orders").Scan(&n); err != nil {
+		p.t.Fatal(err)
+	}
+	return n
+}
+
+// checkStoredAtEnd fails unless every partition's stored offset is its end
+// offset.
+func (p *pipeline) checkStoredAtEnd(conn *pgx.Conn) {
+	p.t.Helper()
+	end := testenv.EndOffsetsAt(p.t, p.brokers, p.topic)
+	got := p.storedOffsets(conn)
+	for part, e := range end {
+		if e > 0 && got[part] != e {
+			p.t.Errorf("partition %d: stored offset %d, end offset %d", part, got[part], e)
+		}
+	}
+}
+
+// validOrder is testdata's valid order with another order_id.
+func validOrder(t *testing.T, id string) []byte {
+	t.Helper()
+	data, err := os.ReadFile("../testdata/orders/valid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o order.Order
+	if err := order.DecodeAndValidate(data, &o); err != nil {
+		t.Fatal(err)
+	}
+	o.RawItems, o.OrderID = nil, id
+	return order.AppendJSON(nil, &o)
+}
+
+// ownLines drops franz-go's debug lines from a log, keeping foodpipe's.
+func ownLines(log string) string {
+	var b strings.Builder
+	for _, l := range strings.Split(log, "\n") {
+		if !strings.Contains(l, `"component":"franz-go"`) {
+			b.WriteString(l + "\n")
+		}
+	}
+	return b.String()
 }

@@ -148,3 +148,20 @@ func Records(t testing.TB, topic string) []Record {
 	}
 	return out
 }
+
+// WaitTopicGone waits until the broker no longer lists a deleted topic, so
+// that it can be created again.
+func WaitTopicGone(t testing.TB, topic string) {
+	t.Helper()
+	adm := Admin(t)
+	for range 300 {
+		td, err := adm.ListTopics(context.Background(), topic)
+		if err == nil {
+			if _, ok := td[topic]; !ok || td[topic].Err != nil {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("topic %s still listed 30s after its deletion", topic)
+}

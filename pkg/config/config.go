@@ -17,23 +17,24 @@ import (
 // Config is the effective configuration of one foodpipe invocation.
 type Config struct {
 	// Output selects how results are printed on stdout.
-	Output   string   `key:"output" usage:"result format on stdout: text or json"`
-	Log      Log      `section:"logging"`
-	Kafka    Kafka    `section:"Kafka connection"`
-	Postgres Postgres `section:"PostgreSQL connection"`
-	Producer Producer `section:"producer tuning (produce and bench produce)"`
-	Produce  Produce  `section:"produce: the order generator"`
-	Consume  Consume  `section:"consume: the sink into PostgreSQL"`
-	Topics   Topics   `section:"topics init"`
-	Bench    Bench    `section:"bench"`
+	Output        string        `key:"output" usage:"result format on stdout: text or json"`
+	Log           Log           `section:"logging"`
+	Kafka         Kafka         `section:"Kafka connection"`
+	Postgres      Postgres      `section:"PostgreSQL connection"`
+	KafkaProducer KafkaProducer `section:"Kafka producer tuning (produce and bench produce)"`
+	Generator     Generator     `section:"produce: the order generator and its pace"`
+	Consume       Consume       `section:"consume: the sink into PostgreSQL"`
+	Topics        Topics        `section:"topics init"`
+	Bench         Bench         `section:"bench"`
 	// File is the config file that was read, empty when none was.
 	File string `key:"-"`
 }
 
 // Log configures the structured logs written to stderr.
 type Log struct {
-	Level  string `key:"log-level" usage:"log level: debug, info, warn or error"`
-	Format string `key:"log-format" usage:"log format: auto (text on a terminal, json otherwise), text or json"`
+	Level            string        `key:"log-level" usage:"log level: debug, info, warn or error"`
+	Format           string        `key:"log-format" usage:"log format: auto (text on a terminal, json otherwise), text or json"`
+	ProgressInterval time.Duration `key:"progress-interval" usage:"how often a progress line is logged (0: never)"`
 }
 
 // Kafka holds what every Kafka client of foodpipe needs to connect.
@@ -57,8 +58,9 @@ type Postgres struct {
 	ConnectTimeout time.Duration `key:"db-timeout" usage:"how long to wait for PostgreSQL to answer at start before giving up"`
 }
 
-// Producer tunes the Kafka producer shared by produce and bench produce.
-type Producer struct {
+// KafkaProducer tunes the Kafka producer shared by produce and bench
+// produce. The consumer's dead-letter producer has settings of its own.
+type KafkaProducer struct {
 	Acks               string        `key:"acks" usage:"acknowledgements: all, leader or none (idempotence needs all)"`
 	Compression        string        `key:"compression" usage:"batch compression: snappy, lz4, zstd, gzip or none"`
 	Linger             time.Duration `key:"linger" usage:"how long a partition batch may wait to fill before it is sent"`
@@ -66,11 +68,11 @@ type Producer struct {
 	MaxBufferedRecords int           `key:"max-buffered-records" usage:"records held unacknowledged in memory before produce waits"`
 	DeliveryTimeout    time.Duration `key:"delivery-timeout" usage:"how long a record may keep being retried before it counts as failed"`
 	FlushTimeout       time.Duration `key:"flush-timeout" usage:"on shutdown, how long to wait for outstanding records to be acknowledged"`
-	ProgressInterval   time.Duration `key:"progress-interval" usage:"how often a progress line is logged (0: never)"`
 }
 
-// Produce configures the order generator behind foodpipe produce.
-type Produce struct {
+// Generator configures the mock orders foodpipe produce makes, and how fast
+// and how many.
+type Generator struct {
 	Rate      float64       `key:"rate" usage:"orders per second (0: as fast as the broker accepts)"`
 	Count     int64         `key:"count" usage:"stop after this many orders (0: no limit)"`
 	Duration  time.Duration `key:"duration" usage:"stop after this long (0: no limit)"`
@@ -85,6 +87,12 @@ type Consume struct {
 	BatchMaxRows  int    `key:"batch-rows" usage:"largest batch written to PostgreSQL in one transaction, in rows"`
 	BatchMaxBytes int    `key:"batch-bytes" usage:"largest batch written to PostgreSQL in one transaction, in record bytes"`
 	FetchMaxBytes int    `key:"fetch-max-bytes" usage:"most record bytes buffered from Kafka at once (bounds memory)"`
+	// The group's timing: how fast a dead member is replaced.
+	SessionTimeout    time.Duration `key:"session-timeout" usage:"a member that sends no heartbeat for this long is dead and its partitions move (failover time)"`
+	HeartbeatInterval time.Duration `key:"heartbeat-interval" usage:"how often a member tells the group it is alive (well under session-timeout)"`
+	RebalanceTimeout  time.Duration `key:"rebalance-timeout" usage:"how long members have to rejoin during a rebalance"`
+	LockTimeout       time.Duration `key:"lock-timeout" usage:"longest wait for another transaction's lock on a stored offset (a stalled consumer) before the partition is set aside and retried"`
+	OutOfRange        string        `key:"offset-out-of-range" usage:"a stored offset outside its partition (records deleted by retention, topic recreated): fail, earliest or latest"`
 }
 
 // Topics configures topics init.
@@ -109,14 +117,14 @@ type Bench struct {
 func Default() Config {
 	return Config{
 		Output: "text",
-		Log:    Log{Level: "info", Format: "auto"},
+		Log:    Log{Level: "info", Format: "auto", ProgressInterval: 5 * time.Second},
 		Kafka: Kafka{
 			Brokers:        []string{"127.0.0.1:9092"},
 			Topic:          "food-orders",
 			ConnectTimeout: 10 * time.Second,
 		},
 		Postgres: Postgres{ConnectTimeout: 10 * time.Second},
-		Producer: Producer{
+		KafkaProducer: KafkaProducer{
 			Acks:               "all",
 			Compression:        "snappy",
 			Linger:             10 * time.Millisecond,
@@ -124,14 +132,22 @@ func Default() Config {
 			MaxBufferedRecords: 10000,
 			DeliveryTimeout:    2 * time.Minute,
 			FlushTimeout:       10 * time.Second,
-			ProgressInterval:   5 * time.Second,
 		},
-		Produce: Produce{Rate: 10, Seed: 42, Customers: 100},
+		Generator: Generator{Rate: 10, Seed: 42, Customers: 100},
 		Consume: Consume{
 			Group:         "orders",
 			BatchMaxRows:  5000,
 			BatchMaxBytes: 4 << 20,
 			FetchMaxBytes: 2 << 20,
+			// Failover in about 10 s instead of Kafka's 45 s default: the
+			// brokers' minimum session is 6 s, and 10 s leaves room for a
+			// busy machine's pauses. A heartbeat every second tells the
+			// survivors of a rebalance within a second.
+			SessionTimeout:    10 * time.Second,
+			HeartbeatInterval: time.Second,
+			RebalanceTimeout:  30 * time.Second,
+			LockTimeout:       5 * time.Second,
+			OutOfRange:        "fail",
 		},
 		Topics: Topics{
 			Partitions:        3,

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,10 +54,10 @@ func TestLoadPrecedence(t *testing.T) {
 		key       string
 		got, want any
 	}{
-		{"rate (flag)", cfg.Produce.Rate, 10.0},
-		{"count (env)", cfg.Produce.Count, int64(200)},
-		{"customers (file)", cfg.Produce.Customers, 3000},
-		{"seed (default)", cfg.Produce.Seed, int64(42)},
+		{"rate (flag)", cfg.Generator.Rate, 10.0},
+		{"count (env)", cfg.Generator.Count, int64(200)},
+		{"customers (file)", cfg.Generator.Customers, 3000},
+		{"seed (default)", cfg.Generator.Seed, int64(42)},
 		{"brokers (env list)", cfg.Kafka.Brokers, []string{"env:1", "env:2"}},
 		{"file recorded", cfg.File, file},
 	}
@@ -195,7 +196,7 @@ func TestLoadNormalises(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := []string{cfg.Producer.Acks, cfg.Kafka.SASLMechanism, cfg.Producer.Compression}; !reflect.DeepEqual(got, []string{"all", "SCRAM-SHA-512", "zstd"}) {
+	if got := []string{cfg.KafkaProducer.Acks, cfg.Kafka.SASLMechanism, cfg.KafkaProducer.Compression}; !reflect.DeepEqual(got, []string{"all", "SCRAM-SHA-512", "zstd"}) {
 		t.Errorf("got %q", got)
 	}
 	if cfg.Kafka.DLQ() != "food-orders.dlq" {
@@ -203,20 +204,36 @@ func TestLoadNormalises(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite config.example.yaml from the Config struct")
+
 // TestExampleMatchesConfig keeps config.example.yaml and the Config struct in
-// step: the same keys in the same order, each documented by a comment, and
-// loading the example yields exactly the defaults.
+// step: the file is exactly what Example renders (go test -update rewrites
+// it), every key is documented by a comment, and loading it yields exactly
+// the defaults.
 func TestExampleMatchesConfig(t *testing.T) {
 	const example = "../../config.example.yaml"
-	f, err := os.Open(example)
+	rendered, err := Example()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	if *update {
+		if err := os.WriteFile(example, rendered, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != string(rendered) {
+		t.Errorf("config.example.yaml is not what Example renders; run go test ./pkg/config -run TestExampleMatchesConfig -update")
+	}
 
+	// Independently of Example: key lines in Config order, each with a
+	// comment above it.
 	var keys []string
 	prevComment := false
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(strings.NewReader(string(data)))
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
@@ -324,7 +341,7 @@ func TestRedaction(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config show output does not load back: %v", err)
 	}
-	if reloaded.Producer.Linger != 10*time.Millisecond {
-		t.Errorf("reloaded linger = %v", reloaded.Producer.Linger)
+	if reloaded.KafkaProducer.Linger != 10*time.Millisecond {
+		t.Errorf("reloaded linger = %v", reloaded.KafkaProducer.Linger)
 	}
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -70,10 +71,24 @@ func (c Config) MarshalJSON() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// plain is the value as a user would write it: durations as "10s".
+// plain is the value as a user would write it: durations as "10s", "2m",
+// "168h".
 func plain(f field) any {
 	if d, ok := f.v.Interface().(time.Duration); ok {
-		return d.String()
+		return shortDuration(d)
 	}
 	return f.v.Interface()
+}
+
+// shortDuration is d.String() without the zero units Go adds after hours
+// or minutes ("168h0m0s" is "168h").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -15,13 +15,14 @@ import (
 // problem as one line naming the key and the value.
 func (c *Config) Validate() error {
 	c.Kafka.SASLMechanism = strings.ToUpper(c.Kafka.SASLMechanism)
-	c.Producer.Acks = normaliseAcks(c.Producer.Acks)
-	c.Producer.Compression = strings.ToLower(c.Producer.Compression)
+	c.KafkaProducer.Acks = normaliseAcks(c.KafkaProducer.Acks)
+	c.KafkaProducer.Compression = strings.ToLower(c.KafkaProducer.Compression)
 
 	checks := []error{
 		oneOf("output", c.Output, "text", "json"),
 		oneOf("log-level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error"),
 		oneOf("log-format", c.Log.Format, "auto", "text", "json"),
+		atLeast("progress-interval", c.Log.ProgressInterval, 0),
 
 		brokers(c.Kafka.Brokers),
 		topicName("topic", c.Kafka.Topic),
@@ -38,25 +39,31 @@ func (c *Config) Validate() error {
 
 		positive("db-timeout", c.Postgres.ConnectTimeout),
 
-		oneOf("acks", c.Producer.Acks, "all", "leader", "none"),
-		oneOf("compression", c.Producer.Compression, "snappy", "lz4", "zstd", "gzip", "none"),
-		atLeast("linger", c.Producer.Linger, 0),
-		between("producer-batch-bytes", c.Producer.BatchMaxBytes, 1024, 64<<20),
-		atLeast("max-buffered-records", c.Producer.MaxBufferedRecords, 1),
-		positive("delivery-timeout", c.Producer.DeliveryTimeout),
-		positive("flush-timeout", c.Producer.FlushTimeout),
-		atLeast("progress-interval", c.Producer.ProgressInterval, 0),
+		oneOf("acks", c.KafkaProducer.Acks, "all", "leader", "none"),
+		oneOf("compression", c.KafkaProducer.Compression, "snappy", "lz4", "zstd", "gzip", "none"),
+		atLeast("linger", c.KafkaProducer.Linger, 0),
+		between("producer-batch-bytes", c.KafkaProducer.BatchMaxBytes, 1024, 64<<20),
+		atLeast("max-buffered-records", c.KafkaProducer.MaxBufferedRecords, 1),
+		positive("delivery-timeout", c.KafkaProducer.DeliveryTimeout),
+		positive("flush-timeout", c.KafkaProducer.FlushTimeout),
 
-		check(c.Produce.Rate >= 0 && !math.IsInf(c.Produce.Rate, 0) && !math.IsNaN(c.Produce.Rate),
-			"rate", c.Produce.Rate, "must be 0 (as fast as possible) or a positive number of orders per second"),
-		atLeast("count", c.Produce.Count, 0),
-		atLeast("duration", c.Produce.Duration, 0),
-		between("customers", c.Produce.Customers, 1, 9_999_999),
+		check(c.Generator.Rate >= 0 && !math.IsInf(c.Generator.Rate, 0) && !math.IsNaN(c.Generator.Rate),
+			"rate", c.Generator.Rate, "must be 0 (as fast as possible) or a positive number of orders per second"),
+		atLeast("count", c.Generator.Count, 0),
+		atLeast("duration", c.Generator.Duration, 0),
+		between("customers", c.Generator.Customers, 1, 9_999_999),
 
 		check(c.Consume.Group != "", "group", c.Consume.Group, "must not be empty"),
 		between("batch-rows", c.Consume.BatchMaxRows, 1, 1_000_000),
 		between("batch-bytes", c.Consume.BatchMaxBytes, 1024, 1<<30),
 		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 1<<30),
+		positive("session-timeout", c.Consume.SessionTimeout),
+		positive("heartbeat-interval", c.Consume.HeartbeatInterval),
+		check(c.Consume.HeartbeatInterval < c.Consume.SessionTimeout, "heartbeat-interval", c.Consume.HeartbeatInterval,
+			"must be shorter than session-timeout "+c.Consume.SessionTimeout.String()),
+		positive("rebalance-timeout", c.Consume.RebalanceTimeout),
+		positive("lock-timeout", c.Consume.LockTimeout),
+		oneOf("offset-out-of-range", c.Consume.OutOfRange, "fail", "earliest", "latest"),
 
 		between("partitions", c.Topics.Partitions, 1, 100_000),
 		between("replication-factor", c.Topics.ReplicationFactor, 1, math.MaxInt16),

@@ -26,15 +26,17 @@ import (
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
-// Conn is what every Kafka client of foodpipe is built from.
-type Conn struct {
+// Cluster is the Kafka cluster foodpipe talks to and how: the settings every
+// client of foodpipe is built from (it is not a connection; each client
+// makes its own).
+type Cluster struct {
 	Config   config.Kafka
 	ClientID string // foodpipe/<version>, so brokers' logs and quotas can tell us apart
 	Logger   *slog.Logger
 }
 
 // options returns the connection options shared by every client.
-func (c Conn) options(log kgo.Logger) ([]kgo.Opt, error) {
+func (c Cluster) options(log kgo.Logger) ([]kgo.Opt, error) {
 	cfg := c.Config
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
@@ -99,7 +101,7 @@ func saslMechanism(cfg config.Kafka) (sasl.Mechanism, error) {
 // newClient builds a client with the shared options plus extra, and waits
 // until the cluster answers, at most ConnectTimeout. A client that cannot
 // reach the cluster is closed and reported in one line naming the brokers.
-func (c Conn) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, error) {
+func (c Cluster) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, error) {
 	log := &quietLogger{Logger: kslog.New(c.Logger.With("component", "franz-go"))}
 	opts, err := c.options(log)
 	if err != nil {
@@ -123,7 +125,7 @@ var ErrUnreachable = errors.New("cannot reach Kafka")
 // ping waits until a broker answers, retrying until ConnectTimeout: a
 // broker that is still starting (docker compose up) is waited for, one that
 // never answers is reported once, by the caller, in one line.
-func (c Conn) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) error {
+func (c Cluster) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) error {
 	gate.quiet.Store(true)
 	defer gate.quiet.Store(false)
 	pctx, cancel := context.WithTimeout(ctx, c.Config.ConnectTimeout)

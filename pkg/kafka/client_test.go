@@ -35,7 +35,7 @@ func TestSecurityOptions(t *testing.T) {
 		{"sasl scram-sha-512 over tls", func(k *config.Kafka) { k.SASLMechanism, k.Username, k.TLS = "SCRAM-SHA-512", "u", true }, "", 2},
 		{"unknown sasl", func(k *config.Kafka) { k.SASLMechanism = "GSSAPI" }, "unsupported mechanism", 0},
 	}
-	plain, err := Conn{Config: base, Logger: testenv.Logger(t)}.options(nil)
+	plain, err := Cluster{Config: base, Logger: testenv.Logger(t)}.options(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestSecurityOptions(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			k := base
 			tt.edit(&k)
-			opts, err := Conn{Config: k, Logger: testenv.Logger(t)}.options(nil)
+			opts, err := Cluster{Config: k, Logger: testenv.Logger(t)}.options(nil)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)

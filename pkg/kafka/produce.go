@@ -145,9 +145,9 @@ func orderID(value []byte) string {
 // still unacknowledged then counts as failed. Only acknowledged orders count
 // as produced. The error is ErrNotDelivered when any order failed, or the
 // connection error when Kafka could not be reached at start.
-func ProduceOrders(ctx context.Context, conn Conn, cfg config.Producer, topic string, src OrderSource, opts ProduceOptions) (ProduceStats, error) {
-	c := &orderCounter{log: conn.Logger, partitions: map[int32]int64{}}
-	p, err := NewProducer(ctx, conn, cfg, ProducerOptions{Topic: topic, Headers: OrderHeaders, OnDelivery: c.delivered})
+func ProduceOrders(ctx context.Context, cluster Cluster, cfg config.KafkaProducer, topic string, src OrderSource, opts ProduceOptions) (ProduceStats, error) {
+	c := &orderCounter{log: cluster.Logger, partitions: map[int32]int64{}}
+	p, err := NewProducer(ctx, cluster, cfg, ProducerOptions{Topic: topic, Headers: OrderHeaders, OnDelivery: c.delivered})
 	if err != nil {
 		return ProduceStats{}, err
 	}
@@ -161,7 +161,7 @@ func ProduceOrders(ctx context.Context, conn Conn, cfg config.Producer, topic st
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
 	defer cancel()
 	if err := p.Flush(fctx); err != nil {
-		conn.Logger.Warn("flush timed out: orders not yet acknowledged count as failed",
+		cluster.Logger.Warn("flush timed out: orders not yet acknowledged count as failed",
 			"unacknowledged", p.Buffered(), "flush_timeout", opts.FlushTimeout)
 	}
 	p.Close() // fails whatever is still buffered; its deliveries are counted

@@ -65,8 +65,8 @@ func TestMurmur2MatchesKafka(t *testing.T) {
 	}
 }
 
-func testProducerConfig() config.Producer {
-	return config.Default().Producer
+func testProducerConfig() config.KafkaProducer {
+	return config.Default().KafkaProducer
 }
 
 func newTestGenerator(t *testing.T, seed uint64) *order.Generator {
@@ -94,7 +94,7 @@ func TestProduceOrdersLandsExactlyWhatWasAcknowledged(t *testing.T) {
 	testenv.CreateTopic(t, topic, 3)
 	const n = 5000
 
-	stats, err := ProduceOrders(t.Context(), testConn(t), testProducerConfig(), topic, newTestGenerator(t, 42),
+	stats, err := ProduceOrders(t.Context(), testCluster(t), testProducerConfig(), topic, newTestGenerator(t, 42),
 		ProduceOptions{Count: n, FlushTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +163,7 @@ func TestProduceOrdersStopsOnCancelAndLosesNothing(t *testing.T) {
 	var err error
 	go func() {
 		defer close(done)
-		stats, err = ProduceOrders(ctx, testConn(t), testProducerConfig(), topic, newTestGenerator(t, 1), ProduceOptions{
+		stats, err = ProduceOrders(ctx, testCluster(t), testProducerConfig(), topic, newTestGenerator(t, 1), ProduceOptions{
 			Rate: 5000, FlushTimeout: 30 * time.Second, ProgressInterval: 100 * time.Millisecond,
 			Progress: func(ProduceStats) { progressCalls.Add(1) },
 		})
@@ -191,12 +191,12 @@ func TestProduceOrdersStopsOnCancelAndLosesNothing(t *testing.T) {
 func TestProduceOrdersBrokerLost(t *testing.T) {
 	t.Parallel()
 	const topic = "orders"
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := Conn{
-		Config:   config.Kafka{Brokers: cluster.ListenAddrs(), ConnectTimeout: 5 * time.Second},
+	cluster := Cluster{
+		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
 		ClientID: "foodpipe-test",
 		Logger:   testenv.Logger(t),
 	}
@@ -209,10 +209,10 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 		for acked.Load() < 500 {
 			time.Sleep(5 * time.Millisecond)
 		}
-		cluster.Close() // the broker is gone for good
+		fake.Close() // the broker is gone for good
 		close(stop)
 	}()
-	stats, err := ProduceOrders(t.Context(), conn, cfg, topic, newTestGenerator(t, 2), ProduceOptions{
+	stats, err := ProduceOrders(t.Context(), cluster, cfg, topic, newTestGenerator(t, 2), ProduceOptions{
 		Rate: 2000, Duration: 4 * time.Second, FlushTimeout: 5 * time.Second, ProgressInterval: 20 * time.Millisecond,
 		Progress: func(s ProduceStats) { acked.Store(s.Produced) },
 	})
@@ -227,12 +227,12 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 
 func TestProduceOrdersUnreachable(t *testing.T) {
 	t.Parallel()
-	conn := Conn{
+	cluster := Cluster{
 		Config:   config.Kafka{Brokers: []string{"127.0.0.1:1"}, ConnectTimeout: time.Second},
 		ClientID: "foodpipe-test",
 		Logger:   testenv.Logger(t),
 	}
-	_, err := ProduceOrders(t.Context(), conn, testProducerConfig(), "orders", newTestGenerator(t, 3), ProduceOptions{Count: 1})
+	_, err := ProduceOrders(t.Context(), cluster, testProducerConfig(), "orders", newTestGenerator(t, 3), ProduceOptions{Count: 1})
 	if !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
 	}

@@ -49,12 +49,12 @@ type ProducerOptions struct {
 }
 
 // NewProducer connects a producer, failing fast when Kafka is unreachable.
-func NewProducer(ctx context.Context, conn Conn, cfg config.Producer, opts ProducerOptions) (*Producer, error) {
+func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer, opts ProducerOptions) (*Producer, error) {
 	kopts, err := producerOptions(cfg, opts.Topic)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := conn.newClient(ctx, kopts...)
+	cl, err := cluster.newClient(ctx, kopts...)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +83,7 @@ func NewProducer(ctx context.Context, conn Conn, cfg config.Producer, opts Produ
 	return p, nil
 }
 
-func producerOptions(cfg config.Producer, topic string) ([]kgo.Opt, error) {
+func producerOptions(cfg config.KafkaProducer, topic string) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.DefaultProduceTopic(topic),
 		// Keyed records are placed by murmur2(key), exactly as the Java

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -21,11 +22,11 @@ type Admin struct {
 }
 
 // NewAdmin connects an admin client, failing fast when Kafka is unreachable.
-func NewAdmin(ctx context.Context, conn Conn) (*Admin, error) {
+func NewAdmin(ctx context.Context, cluster Cluster) (*Admin, error) {
 	// franz-go spaces metadata requests at least 5s apart by default; an
 	// admin that creates a topic and then waits for it to be served would
 	// sit out those 5s twice per topic.
-	cl, err := conn.newClient(ctx, kgo.MetadataMinAge(100*time.Millisecond))
+	cl, err := cluster.newClient(ctx, kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +44,17 @@ type TopicSpec struct {
 	// Configs are the topic configs foodpipe sets and checks; keys not
 	// listed here are left to the broker.
 	Configs map[string]string
+	// RoomFor names a topic whose every record this one must be able to
+	// hold with dead-letter headers added: its max.message.bytes is set
+	// to that topic's plus DeadLetterHeadroom, and an existing topic with
+	// less is reported.
+	RoomFor string
 }
+
+// DeadLetterHeadroom is what the dead-letter topic allows beyond the
+// orders topic's largest record: room for foodpipe's headers (a few hundred
+// bytes) and the batch overhead, with a wide margin for long reasons.
+const DeadLetterHeadroom = 64 << 10
 
 // Specs returns the SPEC's orders topic and its dead-letter topic.
 func Specs(k config.Kafka, t config.Topics) []TopicSpec {
@@ -61,7 +72,8 @@ func Specs(k config.Kafka, t config.Topics) []TopicSpec {
 	}
 	return []TopicSpec{
 		{Name: k.Topic, Partitions: int32(t.Partitions), ReplicationFactor: int16(t.ReplicationFactor), Configs: configs(t.Retention)},
-		{Name: k.DLQ(), Partitions: int32(t.Partitions), ReplicationFactor: int16(t.ReplicationFactor), Configs: configs(t.DLQRetention)},
+		{Name: k.DLQ(), Partitions: int32(t.Partitions), ReplicationFactor: int16(t.ReplicationFactor), Configs: configs(t.DLQRetention),
+			RoomFor: k.Topic},
 	}
 }
 
@@ -97,6 +109,12 @@ type TopicResult struct {
 func (a *Admin) EnsureTopics(ctx context.Context, specs []TopicSpec, addPartitions bool) ([]TopicResult, error) {
 	results := make([]TopicResult, 0, len(specs))
 	for _, spec := range specs {
+		if spec.RoomFor != "" {
+			var err error
+			if spec, err = a.withRoomFor(ctx, spec); err != nil {
+				return results, err
+			}
+		}
 		res, err := a.ensure(ctx, spec, addPartitions)
 		if err != nil {
 			return results, err
@@ -104,6 +122,19 @@ func (a *Admin) EnsureTopics(ctx context.Context, specs []TopicSpec, addPartitio
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// withRoomFor sets spec's max.message.bytes from the topic it must hold the
+// records of, which must exist by now (EnsureTopics creates it first).
+func (a *Admin) withRoomFor(ctx context.Context, spec TopicSpec) (TopicSpec, error) {
+	n, err := maxMessageBytes(ctx, a.adm, spec.RoomFor)
+	if err != nil {
+		return spec, err
+	}
+	configs := maps.Clone(spec.Configs)
+	configs["max.message.bytes"] = strconv.Itoa(n + DeadLetterHeadroom)
+	spec.Configs = configs
+	return spec, nil
 }
 
 func (a *Admin) ensure(ctx context.Context, spec TopicSpec, addPartitions bool) (TopicResult, error) {
@@ -215,7 +246,7 @@ func (a *Admin) check(ctx context.Context, spec TopicSpec, td kadm.TopicDetail, 
 	slices.Sort(keys)
 	for _, k := range keys {
 		res.Configs[k] = actual[k]
-		if actual[k] != spec.Configs[k] {
+		if !configOK(k, spec.Configs[k], actual[k]) {
 			res.Differences = append(res.Differences, Difference{k, spec.Configs[k], actual[k]})
 		}
 	}
@@ -249,6 +280,17 @@ func (a *Admin) check(ctx context.Context, spec TopicSpec, td kadm.TopicDetail, 
 		res.Status = StatusDiffers
 	}
 	return res, nil
+}
+
+// configOK says whether an existing topic's config value serves what was
+// wanted: equal, or for max.message.bytes at least as large.
+func configOK(key, want, got string) bool {
+	if key == "max.message.bytes" {
+		w, err1 := strconv.Atoi(want)
+		g, err2 := strconv.Atoi(got)
+		return err1 == nil && err2 == nil && g >= w
+	}
+	return want == got
 }
 
 // withMessage adds the broker's explanation to a Kafka error code.

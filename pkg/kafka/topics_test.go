@@ -13,10 +13,10 @@ import (
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
-// testConn returns a connection to the test bed's broker.
-func testConn(t *testing.T) Conn {
+// testCluster returns the test bed's broker.
+func testCluster(t *testing.T) Cluster {
 	t.Helper()
-	return Conn{
+	return Cluster{
 		Config:   config.Kafka{Brokers: testenv.Brokers(t), ConnectTimeout: 20 * time.Second},
 		ClientID: "foodpipe-test",
 		Logger:   testenv.Logger(t),
@@ -65,7 +65,7 @@ func TestEnsureTopicsCreatesThenMatches(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	k, _, specs := testSpecs(t)
-	admin, err := NewAdmin(ctx, testConn(t))
+	admin, err := NewAdmin(ctx, testCluster(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestEnsureTopicsReportsDrift(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"retention.ms": kadm.StringPtr("86400000")}, k.Topic); err != nil {
 		t.Fatal(err)
 	}
-	admin, err := NewAdmin(ctx, testConn(t))
+	admin, err := NewAdmin(ctx, testCluster(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestEnsureTopicsConcurrent(t *testing.T) {
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			admin, err := NewAdmin(ctx, testConn(t))
+			admin, err := NewAdmin(ctx, testCluster(t))
 			if err != nil {
 				errs <- err
 				return
@@ -214,12 +214,12 @@ func TestEnsureTopicsConcurrent(t *testing.T) {
 
 func TestUnreachableBrokerFailsInOneLine(t *testing.T) {
 	t.Parallel()
-	conn := Conn{
+	cluster := Cluster{
 		Config:   config.Kafka{Brokers: []string{"127.0.0.1:1"}, ConnectTimeout: time.Second},
 		ClientID: "foodpipe-test",
 		Logger:   testenv.Logger(t),
 	}
-	_, err := NewAdmin(t.Context(), conn)
+	_, err := NewAdmin(t.Context(), cluster)
 	if err == nil {
 		t.Fatal("NewAdmin succeeded against 127.0.0.1:1")
 	}

@@ -64,10 +64,12 @@ type Order struct {
 	RawItems []byte
 }
 
-// Error classes for the dead-letter header foodpipe-error-class.
+// Error classes for the dead-letter header foodpipe-error-class: why a
+// record was not stored.
 const (
-	ClassDecode   = "decode"
-	ClassValidate = "validate"
+	ClassDecode   = "decode"   // not a wire-format-v1 order
+	ClassValidate = "validate" // an order that breaks a rule of the contract
+	ClassStore    = "store"    // an order PostgreSQL refused for its content
 )
 
 // DecodeError reports bytes that are not a wire-format-v1 order. The

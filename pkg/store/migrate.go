@@ -105,6 +105,22 @@ func (db *DB) MigrationStatus(ctx context.Context, migrations fs.FS) ([]Migratio
 	return db.status(ctx, p)
 }
 
+// CheckMigrated refuses a schema with pending migrations: writing to a
+// table that is missing or old would only fail later, or worse, succeed
+// wrongly.
+func (db *DB) CheckMigrated(ctx context.Context, migrations fs.FS) error {
+	status, err := db.MigrationStatus(ctx, migrations)
+	if err != nil {
+		return err
+	}
+	for _, m := range status {
+		if !m.Applied {
+			return fmt.Errorf("database at %s is not migrated (%s pending): run foodpipe db migrate", db.addr, m.File)
+		}
+	}
+	return nil
+}
+
 func (db *DB) status(ctx context.Context, p *goose.Provider) ([]Migration, error) {
 	st, err := p.Status(ctx)
 	if err != nil {

@@ -124,6 +124,7 @@ func TestSchemaMatchesSpec(t *testing.T) {
 		{"consumer_offsets", "partition", "integer", "NO", ""},
 		{"consumer_offsets", "next_offset", "bigint", "NO", ""},
 		{"consumer_offsets", "updated_at", "timestamp with time zone", "NO", "now()"},
+		{"consumer_offsets", "topic_id", "text", "YES", ""},
 		{"orders", "order_id", "varchar(50)", "NO", ""},
 		{"orders", "customer_id", "varchar(50)", "NO", ""},
 		{"orders", "customer_name", "varchar(100)", "NO", ""},

@@ -45,6 +45,10 @@ type Options struct {
 	MaxConns int32
 	// AppName is reported as application_name in pg_stat_activity.
 	AppName string
+	// LockTimeout bounds how long any statement waits for a lock (0: no
+	// bound). The consumer sets it so that a writer stalled in the middle
+	// of a transaction cannot stall the others.
+	LockTimeout time.Duration
 }
 
 // ParseConfig turns the configured URL or DSN (plus PG* variables) into a
@@ -62,6 +66,9 @@ func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
 	}
 	if opts.AppName != "" {
 		pc.ConnConfig.RuntimeParams["application_name"] = opts.AppName
+	}
+	if opts.LockTimeout > 0 {
+		pc.ConnConfig.RuntimeParams["lock_timeout"] = strconv.FormatInt(max(opts.LockTimeout.Milliseconds(), 1), 10)
 	}
 	// Bound each dial too, so a black-holed address fails within the
 	// start-up timeout instead of the OS's minutes-long TCP timeout.

@@ -1,0 +1,391 @@
+package e2e
+
+// Operator mistakes and odd records against a running pipeline: each ends
+// with every order stored once, or with exit 1 and one line that names what
+// happened — never a silent gap. The proof is in the rows, the offsets and
+// the dead letters.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+)
+
+// produceRaw writes records with a client of the test's own, able to send
+// records up to 2 MiB.
+func produceRaw(t *testing.T, brokers []string, recs ...*kgo.Record) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerBatchMaxBytes(2<<20),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.ProduceSync(t.Context(), recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestConsumeOversizedRecord: a record as large as the orders topic accepts
+// cannot get its dead-letter headers on a dead-letter topic of the same
+// limit. It is dead-lettered whole when the dead-letter topic was made by
+// topics init (which gives it room), and as a marker (no value; size and
+// digest in headers) when the dead-letter topic is smaller. Either way every
+// good order is stored and each dead letter is sent exactly once.
+func TestConsumeOversizedRecord(t *testing.T) {
+	t.Parallel()
+	for _, roomy := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dlq made by topics init=%v", roomy), func(t *testing.T) {
+			t.Parallel()
+			p := newPipeline(t)
+			if !roomy {
+				// A dead-letter topic with Kafka's default limit.
+				if _, err := testenv.Admin(t).DeleteTopic(t.Context(), p.topic+".dlq"); err != nil {
+					t.Fatal(err)
+				}
+				testenv.WaitTopicGone(t, p.topic+".dlq")
+				testenv.CreateTopic(t, p.topic+".dlq", 3)
+			}
+			huge := bytes.Repeat([]byte("x"), 1_048_300) // not JSON
+			var recs []*kgo.Record
+			for i := range 30 {
+				recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte(fmt.Sprintf("CUST-%05d", i)), Value: validOrder(t, fmt.Sprintf("ORD-20261129-BIG-%d", i))})
+			}
+			// The oversized record goes alone: it fills a whole batch.
+			produceRaw(t, p.brokers, recs...)
+			produceRaw(t, p.brokers, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00001"), Value: huge})
+			produceRaw(t, p.brokers,
+				&kgo.Record{Topic: p.topic, Key: []byte("CUST-00001"), Value: []byte(`{"order_id": 7}`)},
+				&kgo.Record{Topic: p.topic, Key: []byte("CUST-00001"), Value: validOrder(t, "ORD-20261129-BIG-after")},
+			)
+
+			c := p.startConsumer()
+			conn := p.db()
+			p.waitCaughtUp(conn, 2*time.Minute, c)
+			s := c.stop(t)
+			if got := p.count(conn); got != 31 || s.Stored != 31 {
+				t.Errorf("%d rows stored (summary %d), want the 31 valid orders", got, s.Stored)
+			}
+			dead := testenv.Records(t, p.topic+".dlq")
+			if len(dead) != 2 {
+				t.Fatalf("dead-letter topic holds %d records, want exactly 2 (each sent once)", len(dead))
+			}
+			var big testenv.Record
+			for _, d := range dead {
+				if d.Headers["foodpipe-error-class"] != "decode" {
+					t.Errorf("dead letter class %q, want decode", d.Headers["foodpipe-error-class"])
+				}
+				if d.Headers["foodpipe-error"] != "" && d.Headers["foodpipe-source-offset"] != "" && len(d.Value) != len(`{"order_id": 7}`) {
+					big = d
+				}
+			}
+			if string(big.Key) != "CUST-00001" || big.Headers["foodpipe-source-topic"] != p.topic {
+				t.Fatalf("no dead letter for the oversized record: %+v", dead)
+			}
+			sum := sha256.Sum256(huge)
+			if roomy {
+				if !bytes.Equal(big.Value, huge) || big.Headers["foodpipe-truncated"] != "" {
+					t.Errorf("oversized record: got %d bytes (truncated=%q), want the original 1048300 bytes",
+						len(big.Value), big.Headers["foodpipe-truncated"])
+				}
+			} else {
+				h := big.Headers
+				if len(big.Value) != 0 || h["foodpipe-truncated"] != "true" || h["foodpipe-original-size"] != "1048300" ||
+					h["foodpipe-original-sha256"] != hex.EncodeToString(sum[:]) {
+					t.Errorf("marker: value %d bytes, headers %v", len(big.Value), h)
+				}
+			}
+		})
+	}
+}
+
+// TestConsumeRefusesMissingTopics: a consumer whose orders topic or
+// dead-letter topic does not exist (with auto-creation off) says so at start
+// in one line and exits 1, instead of blocking.
+func TestConsumeRefusesMissingTopics(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	if r := run(t, nil, "db", "migrate", "--database-url", dsn); r.code != 0 {
+		t.Fatal(r)
+	}
+	topic := testenv.Name(t, "orders")
+	args := []string{"consume", brokersFlag(t), "--database-url", dsn, "--topic", topic, "--group", testenv.Name(t, "g")}
+
+	r := run(t, nil, args...)
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, topic) || !strings.Contains(line, "run foodpipe topics init") {
+		t.Errorf("no orders topic: want exit 1 naming it and topics init\n%s", r)
+	}
+	testenv.CreateTopic(t, topic, 3)
+	r = run(t, nil, args...)
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, topic+".dlq") || !strings.Contains(line, "run foodpipe topics init") {
+		t.Errorf("no dead-letter topic: want exit 1 naming it and topics init\n%s", r)
+	}
+}
+
+// TestConsumeOffsetRowsDeleted: an operator deletes the group's stored
+// offsets while the consumer drains a backlog. A missing row means what it
+// means at assignment — the start of the partition — so the consumer reads
+// the partitions again: no order is lost (duplicates are skipped by
+// order_id) and the stored offsets end at the end offsets.
+func TestConsumeOffsetRowsDeleted(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	const n = 60_000
+	p.produce(n)
+	conn := p.db()
+	c := p.startConsumer("--batch-rows", "500")
+	p.waitRows(conn, 5_000, 2*time.Minute, c)
+	tag, err := conn.Exec(context.Background(), "DELETE FROM consumer_offsets WHERE consumer_group = $1", p.group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() == 0 {
+		t.Fatal("no offset rows to delete")
+	}
+	if got := p.count(conn); got == n {
+		t.Fatal("the backlog drained before the rows were deleted: make it larger")
+	}
+	p.waitCaughtUp(conn, 3*time.Minute, c)
+	s := c.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != n || ids != n {
+		t.Errorf("%d rows, %d distinct ids, want %d", got, ids, n)
+	}
+	p.checkStoredAtEnd(conn)
+	if !strings.Contains(c.stderr.String(), "no offset stored for this group and partition") {
+		t.Errorf("the missing rows were not logged")
+	}
+	if s.Duplicates == 0 {
+		t.Errorf("no duplicates skipped: the partitions were not read again from the start")
+	}
+}
+
+// deleteAndRecreate deletes the pipeline's topics and makes them again with
+// topics init: a new topic with the same name, and a new topic id.
+func (p *pipeline) deleteAndRecreate() {
+	p.t.Helper()
+	adm := testenv.AdminAt(p.t, p.brokers)
+	resp, err := adm.DeleteTopics(context.Background(), p.topic, p.topic+".dlq")
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	testenv.WaitTopicGone(p.t, p.topic)
+	testenv.WaitTopicGone(p.t, p.topic+".dlq")
+	p.init()
+}
+
+// TestConsumeTopicRecreated: the orders topic is deleted and created again
+// while the group's offsets stay in PostgreSQL. Whether the new topic holds
+// fewer records than the stored offsets (they are past its end) or more
+// (the topic id differs), the consumer refuses with exit 1 and one line
+// naming the group, the partition and both offsets; with
+// --offset-out-of-range earliest it stores every new order.
+func TestConsumeTopicRecreated(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(3000)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	old := p.storedOffsets(conn)
+
+	p.deleteAndRecreate()
+	p.produce(300) // fewer than the stored offsets: they lie past the new end
+	c = p.startConsumer()
+	if code := c.waitExit(t, time.Minute); code != 1 {
+		t.Fatalf("recreated topic, offsets past its end: exit %d, want 1\n%s", code, c.stderr.String())
+	}
+	line := c.errorLine(t)
+	for _, want := range []string{"group " + p.group, "partition ", "stored offset ", "outside the partition's offsets", "--offset-out-of-range"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("error line %q does not contain %q", line, want)
+		}
+	}
+
+	p.produce(6000) // now the new partitions reach past the stored offsets
+	c = p.startConsumer()
+	if code := c.waitExit(t, time.Minute); code != 1 || !strings.Contains(c.errorLine(t), "deleted and created again") {
+		t.Fatalf("recreated topic, offsets inside it: exit %d, want 1 naming the new topic id\n%s", code, c.stderr.String())
+	}
+	if got := p.count(conn); got != 3000 {
+		t.Fatalf("%d rows after the refusals, want the 3000 of the old topic", got)
+	}
+	if got := p.storedOffsets(conn); fmt.Sprint(got) != fmt.Sprint(old) {
+		t.Errorf("stored offsets changed by a refusal: %v, were %v", got, old)
+	}
+
+	c = p.startConsumer("--offset-out-of-range", "earliest")
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	s := c.stop(t)
+	if got := p.count(conn); got != 3000+6300 || s.Stored != 6300 {
+		t.Errorf("%d rows (%d stored by the last run), want 9300 (6300 new)", got, s.Stored)
+	}
+	p.checkStoredAtEnd(conn)
+}
+
+// TestConsumeRetentionOvertook: records are deleted (as retention does)
+// before the group consumed them. The consumer refuses with exit 1, counting
+// the records lost; with --offset-out-of-range earliest it says so and goes
+// on from the first record left.
+func TestConsumeRetentionOvertook(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(1500)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+
+	p.produce(3000)
+	end := testenv.EndOffsetsAt(t, p.brokers, p.topic)
+	stored := p.storedOffsets(conn)
+	cut := kadm.Offsets{}
+	var deleted int64
+	for part, e := range end {
+		cut.Add(kadm.Offset{Topic: p.topic, Partition: part, At: e - 200, LeaderEpoch: -1})
+		deleted += e - 200 - stored[part]
+	}
+	resp, err := testenv.AdminAt(t, p.brokers).DeleteRecords(context.Background(), cut)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	c = p.startConsumer()
+	if code := c.waitExit(t, time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, c.stderr.String())
+	}
+	line := c.errorLine(t)
+	m := regexp.MustCompile(`partition (\d+): stored offset (\d+) is outside the partition's offsets \[(\d+), (\d+)\): (\d+) records were deleted \(retention\) before they were consumed`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("error line %q does not name the partition, the offsets and the records deleted", line)
+	}
+	part, _ := strconv.Atoi(m[1])
+	num := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	if num(m[2]) != stored[int32(part)] || num(m[3]) != end[int32(part)]-200 || num(m[4]) != end[int32(part)] ||
+		num(m[5]) != end[int32(part)]-200-stored[int32(part)] {
+		t.Errorf("error line %q: want stored %d, start %d, end %d", line, stored[int32(part)], end[int32(part)]-200, end[int32(part)])
+	}
+	if deleted <= 0 {
+		t.Fatal("nothing was deleted")
+	}
+
+	c = p.startConsumer("--offset-out-of-range", "earliest")
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	s := c.stop(t)
+	if s.Stored != 3*200 {
+		t.Errorf("stored %d after the cut, want the 600 records left", s.Stored)
+	}
+	p.checkStoredAtEnd(conn)
+}
+
+// TestConsumeStalledWriterHoldsOnePartition: another transaction (a
+// consumer stopped in the middle of a batch) holds the stored offset of
+// partition 0 locked. The consumer sets partition 0 aside after
+// --lock-timeout and keeps storing the others; when the lock goes, it
+// stores partition 0 too.
+func TestConsumeStalledWriterHoldsOnePartition(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(3000)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	before := p.storedOffsets(conn)
+
+	// The stalled writer: a transaction that updated partition 0's row and
+	// stays open.
+	stalled := p.db()
+	tx, err := stalled.Begin(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	if _, err := tx.Exec(context.Background(), "UPDATE consumer_offsets SET updated_at = now() WHERE consumer_group = $1 AND partition = 0", p.group); err != nil {
+		t.Fatal(err)
+	}
+
+	p.produce(30_000)
+	end := testenv.EndOffsetsAt(t, p.brokers, p.topic)
+	c = p.startConsumer("--lock-timeout", "1s")
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		got := p.storedOffsets(conn)
+		if got[1] == end[1] && got[2] == end[2] {
+			if got[0] != before[0] {
+				t.Fatalf("partition 0 moved from %d to %d while its row was locked", before[0], got[0])
+			}
+			break
+		}
+		if c.exited() || time.Now().After(deadline) {
+			t.Fatalf("partitions 1 and 2 not stored while partition 0 was locked: stored %v, end %v\n%s", got, end, c.stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.waitFor(t, "partition held", time.Minute)
+	if err := tx.Rollback(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 33_000 || ids != 33_000 {
+		t.Errorf("%d rows, %d distinct, want 33000", got, ids)
+	}
+}
+
+// TestConsumeUnfixableErrorsStop: with the offsets table dropped, loading
+// offsets can never succeed: the consumer stops with exit 1 and one line
+// naming the cause, instead of retrying for ever.
+func TestConsumeUnfixableErrorsStop(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(10)
+	conn := p.db()
+	if _, err := conn.Exec(context.Background(), "DROP TABLE consumer_offsets"); err != nil {
+		t.Fatal(err)
+	}
+	c := p.startConsumer()
+	if code := c.waitExit(t, time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, c.stderr.String())
+	}
+	if line := c.errorLine(t); !strings.Contains(line, "load stored offsets") || !strings.Contains(line, "42P01") {
+		t.Errorf("error line %q does not name the load and SQLSTATE 42P01", line)
+	}
+}
+
+// TestConsumeSIGHUP: SIGHUP stops the consumer like SIGTERM: the batch in
+// hand is committed and the summary printed, exit 0.
+func TestConsumeSIGHUP(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(2000)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.signal(t, syscall.SIGHUP)
+	if code := c.waitExit(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d after SIGHUP, want 0\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), `"stored": 2000`) {
+		t.Errorf("no summary after SIGHUP:\n%s", c.stdout.String())
+	}
+}

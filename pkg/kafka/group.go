@@ -1,0 +1,337 @@
+package kafka
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Record is one record read from the consumed topic.
+type Record struct {
+	Partition int32
+	Offset    int64
+	Key       []byte
+	Value     []byte
+	Timestamp time.Time
+	// raw is the client's record: the dead-letter writer copies its
+	// topic and headers from it.
+	raw *kgo.Record
+}
+
+// Bounds are the offsets a partition holds: [Start, End). Start moves up as
+// retention deletes old records; End is the high watermark.
+type Bounds struct {
+	Start int64 `json:"start"`
+	End   int64 `json:"end"`
+}
+
+// GroupOptions configure a GroupReader.
+type GroupOptions struct {
+	Topic      string
+	Group      string
+	InstanceID string
+	// FetchMaxBytes bounds what the client buffers from Kafka.
+	FetchMaxBytes int
+	// SessionTimeout, RebalanceTimeout and HeartbeatInterval are the
+	// group's timing; see config.Consume.
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// Assigned is called from the group's goroutine when partitions are
+	// assigned, before they are fetched, and returns the offset each one
+	// is read from. ctx ends when the assignment is revoked or the reader
+	// closes. An error leaves the partitions unfetched until the next
+	// rebalance: Assigned should only fail when the caller is stopping.
+	Assigned func(ctx context.Context, partitions []int32) (map[int32]int64, error)
+	// Revoked is told of partitions revoked or lost; their records are no
+	// longer returned once it returns.
+	Revoked func(partitions []int32)
+}
+
+// GroupReader reads one topic as a member of a consumer group. It never
+// decides a position itself: Assigned says where each partition starts, Seek
+// moves it, and a position outside the partition is reported by Poll, never
+// silently reset.
+type GroupReader struct {
+	cl    *kgo.Client
+	adm   *kadm.Client
+	topic string
+	group string
+	log   *slog.Logger
+}
+
+// NewGroupReader connects a group member, failing fast when Kafka is
+// unreachable. It joins the group on the first Poll.
+func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*GroupReader, error) {
+	r := &GroupReader{topic: opts.Topic, group: opts.Group, log: cluster.Logger}
+	kopts := []kgo.Opt{
+		kgo.ConsumerGroup(opts.Group),
+		kgo.ConsumeTopics(opts.Topic),
+		// Cooperative rebalancing moves only the partitions that must move;
+		// the others keep being consumed during a rebalance.
+		kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		// Offsets live in PostgreSQL, committed with the rows. Kafka's copy
+		// is written by Commit after each database commit, for lag tools.
+		kgo.DisableAutoCommit(),
+		// A position outside the partition (records deleted by retention
+		// before they were read, a topic deleted and created again) is an
+		// error the caller decides about, never a silent jump.
+		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		// Orders of aborted transactions (another producer's) were never
+		// produced: an exactly-once sink must not store them.
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// Bounds what the client buffers: memory stays flat under any backlog.
+		kgo.FetchMaxBytes(int32(opts.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(min(opts.FetchMaxBytes, 8<<20))),
+		// Failover in seconds instead of Kafka's 45 s default: a member that
+		// stops heartbeating is replaced after SessionTimeout.
+		kgo.SessionTimeout(opts.SessionTimeout),
+		kgo.RebalanceTimeout(opts.RebalanceTimeout),
+		kgo.HeartbeatInterval(opts.HeartbeatInterval),
+		kgo.AdjustFetchOffsetsFn(r.adjust(opts.Assigned)),
+		kgo.OnPartitionsRevoked(r.revoke(opts.Revoked)),
+		kgo.OnPartitionsLost(r.revoke(opts.Revoked)),
+		// Ask for metadata often enough that a seek to a partition whose
+		// leader moved is not held up by the 5 s default minimum age.
+		kgo.MetadataMinAge(time.Second),
+	}
+	if opts.InstanceID != "" {
+		// Static membership: a restart within the session timeout gets the
+		// same partitions back without a rebalance.
+		kopts = append(kopts, kgo.InstanceID(opts.InstanceID))
+	}
+	cl, err := cluster.newClient(ctx, kopts...)
+	if err != nil {
+		return nil, err
+	}
+	r.cl, r.adm = cl, kadm.NewClient(cl)
+	if _, err := r.TopicID(ctx); err != nil {
+		cl.Close()
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return nil, fmt.Errorf("%w: %s: run foodpipe topics init", ErrTopicMissing, opts.Topic)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *GroupReader) adjust(assigned func(context.Context, []int32) (map[int32]int64, error)) func(context.Context, map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	return func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		parts := slices.Sorted(func(yield func(int32) bool) {
+			for p := range offsets[r.topic] {
+				if !yield(p) {
+					return
+				}
+			}
+		})
+		if len(parts) == 0 {
+			return offsets, nil
+		}
+		start, err := assigned(ctx, parts)
+		if err != nil {
+			return nil, err
+		}
+		out := map[string]map[int32]kgo.Offset{r.topic: {}}
+		for _, p := range parts {
+			// Epoch -1: the offset comes from PostgreSQL, not from this
+			// client's fetches, so the client's data-loss check by leader
+			// epoch does not apply to it.
+			out[r.topic][p] = kgo.NewOffset().At(start[p]).WithEpoch(-1)
+		}
+		return out, nil
+	}
+}
+
+func (r *GroupReader) revoke(revoked func([]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
+	return func(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+		parts := lost[r.topic]
+		if len(parts) == 0 {
+			return
+		}
+		// A partition paused by its previous owner here must be fetched
+		// when it comes back.
+		cl.ResumeFetchPartitions(map[string][]int32{r.topic: parts})
+		revoked(parts)
+	}
+}
+
+// Poll waits until records arrive or ctx ends, then takes what is already
+// buffered, until maxRecords or maxBytes: a backlog yields full batches, a
+// quiet stream small ones at once. It appends to recs. outOfRange lists the
+// partitions whose position is outside what the partition holds; they are
+// not fetched again until Seek moves them.
+func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBytes int) (_ []Record, outOfRange []int32) {
+	bytes := 0
+	first := true
+	for len(recs) < maxRecords && bytes < maxBytes {
+		var fs kgo.Fetches
+		if first {
+			fs = r.cl.PollRecords(ctx, maxRecords-len(recs))
+			first = false
+		} else {
+			//lint:ignore SA1012 a nil context asks franz-go for what is buffered, without waiting
+			fs = r.cl.PollRecords(nil, maxRecords-len(recs))
+		}
+		if fs.Empty() {
+			break
+		}
+		fs.EachError(func(topic string, p int32, err error) {
+			switch {
+			case errors.Is(err, kerr.OffsetOutOfRange):
+				outOfRange = append(outOfRange, p)
+			case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, kgo.ErrClientClosed):
+			default:
+				r.log.Warn("fetch failed; the client retries", "topic", topic, "partition", p, "err", err)
+			}
+		})
+		n := len(recs)
+		fs.EachRecord(func(kr *kgo.Record) {
+			recs = append(recs, Record{Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value,
+				Timestamp: kr.Timestamp, raw: kr})
+			bytes += len(kr.Key) + len(kr.Value)
+		})
+		if len(recs) == n {
+			break
+		}
+	}
+	return recs, outOfRange
+}
+
+// Seek moves partitions to the given offsets. Records buffered from before
+// are dropped by the client: Poll returns only records read from there on.
+// Call it from the goroutine that polls, between polls.
+func (r *GroupReader) Seek(offsets map[int32]int64) {
+	if len(offsets) == 0 {
+		return
+	}
+	set := map[string]map[int32]kgo.EpochOffset{r.topic: {}}
+	for p, o := range offsets {
+		set[r.topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	r.cl.SetOffsets(set)
+}
+
+// Pause stops fetching partitions until Resume (or a rebalance moves them).
+func (r *GroupReader) Pause(parts ...int32) {
+	r.cl.PauseFetchPartitions(map[string][]int32{r.topic: parts})
+}
+
+// Resume fetches paused partitions again.
+func (r *GroupReader) Resume(parts ...int32) {
+	r.cl.ResumeFetchPartitions(map[string][]int32{r.topic: parts})
+}
+
+// Bounds lists, for the given partitions of the topic, the offsets they
+// hold now, asking the brokers (not the last fetch, which stops moving while
+// fetching is paused).
+func (r *GroupReader) Bounds(ctx context.Context, parts ...int32) (map[int32]Bounds, error) {
+	return listBounds(ctx, r.adm, r.topic, parts...)
+}
+
+func listBounds(ctx context.Context, adm *kadm.Client, topic string, parts ...int32) (map[int32]Bounds, error) {
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	out := map[int32]Bounds{}
+	for p, s := range starts[topic] {
+		if len(parts) == 0 || slices.Contains(parts, p) {
+			out[p] = Bounds{Start: s.Offset, End: ends[topic][p].Offset}
+		}
+	}
+	return out, nil
+}
+
+// TopicID returns the topic's id as Kafka's tools print it (URL-safe
+// base64), or "" when the cluster has no topic ids. A topic deleted and
+// created again keeps its name but gets a new id.
+func (r *GroupReader) TopicID(ctx context.Context) (string, error) {
+	return topicID(ctx, r.adm, r.topic)
+}
+
+func topicID(ctx context.Context, adm *kadm.Client, topic string) (string, error) {
+	td, err := adm.ListTopics(ctx, topic)
+	if err == nil {
+		err = td[topic].Err
+	}
+	if err != nil {
+		return "", fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	id := td[topic].ID
+	if id == (kadm.TopicID{}) {
+		return "", nil
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:]), nil
+}
+
+// Commit copies stored offsets to Kafka's committed offsets, in the
+// background, so standard lag tools see the truth. Kafka's copy is never
+// read back: a failure is only logged.
+func (r *GroupReader) Commit(ctx context.Context, offsets map[int32]int64) {
+	if len(offsets) == 0 {
+		return
+	}
+	r.cl.CommitOffsets(ctx, r.epochOffsets(offsets), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			r.log.Debug("commit to Kafka failed (PostgreSQL holds the offsets)", "err", err)
+		}
+	})
+}
+
+func (r *GroupReader) epochOffsets(offsets map[int32]int64) map[string]map[int32]kgo.EpochOffset {
+	m := map[string]map[int32]kgo.EpochOffset{r.topic: {}}
+	for p, o := range offsets {
+		m[r.topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
+	}
+	return m
+}
+
+// Close commits offsets to Kafka once more, leaves the group and closes the
+// connections, within timeout whatever state the group is in. Leaving can
+// wait for a rebalance that waits for a dead member's session to expire; past
+// the timeout the member is abandoned instead (the broker drops it after its
+// session timeout, and nothing is lost: PostgreSQL holds the offsets).
+func (r *GroupReader) Close(ctx context.Context, final map[int32]int64, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if len(final) > 0 {
+			r.cl.CommitOffsetsSync(ctx, r.epochOffsets(final), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
+				if err != nil {
+					r.log.Debug("final commit to Kafka failed (PostgreSQL holds the offsets)", "err", err)
+				}
+			})
+		}
+		if err := r.cl.LeaveGroupContext(ctx); err != nil {
+			r.log.Debug("leave group", "group", r.group, "err", err)
+		}
+		r.cl.Close()
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		r.log.Warn("leaving the group did not finish in time; exiting without it (the broker drops this member after its session timeout)",
+			"group", r.group, "timeout", timeout.String())
+	}
+}

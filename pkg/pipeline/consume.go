@@ -1,0 +1,214 @@
+// Package pipeline is where the stream meets the database: it reads orders
+// from Kafka (pkg/kafka) and stores them in PostgreSQL (pkg/store) exactly
+// once, dead-letters what cannot be stored, and owns the rules that make
+// that true: where each partition is read from, fencing, retries.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/kafka"
+	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/foodpipe/foodpipe/pkg/store"
+)
+
+// Sink is where orders are stored: *store.DB, or a fake in tests.
+type Sink interface {
+	LoadOffsets(ctx context.Context, group, topic string) (map[int32]store.StoredOffset, error)
+	WriteBatch(ctx context.Context, group string, orders []*order.Order, offsets []store.Offset,
+		beforeCommit func(rejected []store.Rejected) error) (store.WriteResult, error)
+	MoveOffset(ctx context.Context, group string, o store.Offset) error
+}
+
+// Out-of-range policies: what to do with a stored offset outside what its
+// partition holds (records deleted by retention before they were consumed,
+// a topic deleted and created again).
+const (
+	OutOfRangeFail     = "fail"     // stop with exit 1 and say what happened
+	OutOfRangeEarliest = "earliest" // resume at the partition's first record
+	OutOfRangeLatest   = "latest"   // resume at the partition's end
+)
+
+// Options configure Consume.
+type Options struct {
+	Topic      string
+	DLQTopic   string
+	Group      string
+	InstanceID string
+	// BatchRows and BatchBytes bound one database transaction.
+	BatchRows  int
+	BatchBytes int
+	// FetchMaxBytes bounds what the client buffers from Kafka.
+	FetchMaxBytes int
+	// SessionTimeout, RebalanceTimeout and HeartbeatInterval are the
+	// group's timing.
+	SessionTimeout    time.Duration
+	RebalanceTimeout  time.Duration
+	HeartbeatInterval time.Duration
+	// OutOfRange is the policy for stored offsets outside their partition.
+	OutOfRange string
+	// RetryMin and RetryMax bound the backoff while a service is down.
+	RetryMin, RetryMax time.Duration
+	// StopGrace bounds how long a batch in hand may take to finish after a
+	// stop was asked, and again how long leaving the group may take.
+	StopGrace time.Duration
+	// Until, when set, is asked after every batch (and every half second)
+	// with the offsets stored so far; Consume ends when it returns true.
+	Until func(stored map[int32]int64) bool
+	// Progress is called every ProgressInterval and once at the end.
+	ProgressInterval time.Duration
+	Progress         func(Stats)
+	// Started, if set, is called once connected.
+	Started func()
+}
+
+// Stats counts what this consumer did.
+type Stats struct {
+	Stored       int64            // rows inserted
+	Duplicates   int64            // orders whose order_id was already stored
+	DeadLettered map[string]int64 // records sent to the dead-letter topic, by class
+	Batches      int64            // database transactions committed
+	Offsets      map[int32]int64  // next offset stored by this consumer, per partition
+	Lag          int64            // records behind the high watermarks seen last
+	MaxLag       int64            // the largest Lag seen
+	Elapsed      time.Duration
+	// FirstRecords is how long after the start the first records arrived
+	// (group join and first fetch): the bench leaves it out of rates.
+	FirstRecords time.Duration
+	// LastCommit is how long after the start the last batch committed.
+	LastCommit time.Duration
+}
+
+// ErrPermanent marks an error that retrying cannot fix (a missing table, a
+// permission revoked, an offset out of range under the fail policy): the
+// consumer stops with it instead of retrying for ever.
+var ErrPermanent = errors.New("not retryable")
+
+// consumer is the state of one Consume call.
+type consumer struct {
+	opts   Options
+	log    *slog.Logger
+	sink   Sink
+	reader *kafka.GroupReader
+	dlq    *kafka.DeadLetterWriter
+	start  time.Time
+	// fail ends the run with a permanent error, from any goroutine.
+	fail func(error)
+	// bg outlives the caller's context, for the Kafka commits of a stop.
+	bg context.Context
+
+	mu     sync.Mutex
+	parts  map[int32]*partition // the partitions we own
+	epochs int64                // the last epoch handed out
+	wake   context.CancelFunc   // interrupts the reader's poll
+	acked  map[position]bool    // dead letters acknowledged, not yet committed past
+	stats  Stats
+}
+
+// position names one record.
+type position struct {
+	partition int32
+	offset    int64
+}
+
+// Consume joins the consumer group and stores the topic's orders through
+// sink, exactly once, until ctx is cancelled (then it finishes the batch in
+// hand within StopGrace, commits and leaves the group) or Until is
+// satisfied. It fails at start when the topic or its dead-letter topic does
+// not exist, and later only on an error retrying cannot fix.
+func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options) (Stats, error) {
+	c := &consumer{
+		opts:  opts,
+		log:   cluster.Logger,
+		sink:  sink,
+		parts: map[int32]*partition{},
+		acked: map[position]bool{},
+		stats: Stats{DeadLettered: map[string]int64{}, Offsets: map[int32]int64{}},
+		bg:    context.WithoutCancel(ctx),
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	c.fail = func(err error) { cancel(err) }
+
+	var err error
+	c.dlq, err = kafka.NewDeadLetterWriter(ctx, cluster, opts.DLQTopic, opts.Group)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer c.dlq.Close()
+	c.reader, err = kafka.NewGroupReader(ctx, cluster, kafka.GroupOptions{
+		Topic: opts.Topic, Group: opts.Group, InstanceID: opts.InstanceID,
+		FetchMaxBytes:  opts.FetchMaxBytes,
+		SessionTimeout: opts.SessionTimeout, RebalanceTimeout: opts.RebalanceTimeout, HeartbeatInterval: opts.HeartbeatInterval,
+		Assigned: func(ctx context.Context, parts []int32) (map[int32]int64, error) {
+			return c.assigned(mergeDone(ctx, runCtx), parts)
+		},
+		Revoked: c.revoked,
+	})
+	if err != nil {
+		return Stats{}, err
+	}
+	if opts.Started != nil {
+		opts.Started()
+	}
+	c.start = time.Now()
+	stopProgress := c.progress()
+	err = c.run(runCtx)
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause // a permanent error raised by a callback or the reader
+	}
+	c.reader.Close(ctx, c.storedOffsets(), opts.StopGrace)
+	stopProgress()
+	return c.snapshot(), err
+}
+
+// mergeDone returns a context that ends when either a or b ends, with a's
+// values: the group's callbacks must stop retrying when the run stops too.
+func mergeDone(a, b context.Context) context.Context {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	context.AfterFunc(ctx, func() { stop() })
+	return ctx
+}
+
+// storedOffsets returns the stored offsets of the partitions we own.
+func (c *consumer) storedOffsets() map[int32]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[int32]int64{}
+	for p, ps := range c.parts {
+		if ps.stored >= 0 {
+			out[p] = ps.stored
+		}
+	}
+	return out
+}
+
+// done asks opts.Until whether to stop.
+func (c *consumer) done() bool {
+	if c.opts.Until == nil {
+		return false
+	}
+	c.mu.Lock()
+	stored := maps.Clone(c.stats.Offsets)
+	c.mu.Unlock()
+	return c.opts.Until(stored)
+}
+
+// CaughtUp returns an Until func that stops once every partition's stored
+// offset reached end.
+func CaughtUp(end map[int32]int64) func(map[int32]int64) bool {
+	return func(stored map[int32]int64) bool {
+		for p, e := range end {
+			if e > 0 && stored[p] < e {
+				return false
+			}
+		}
+		return true
+	}
+}

@@ -1,0 +1,83 @@
+package pipeline
+
+import (
+	"context"
+	"maps"
+	"sync"
+	"time"
+)
+
+// progress calls opts.Progress every ProgressInterval until stopped, and
+// keeps the lag fresh: end offsets listed from the brokers, independent of
+// fetching (which stops while PostgreSQL is down), minus the offsets stored.
+// The returned func stops both and makes one last Progress call.
+func (c *consumer) progress() (stop func()) {
+	ctx, cancel := context.WithCancel(c.bg)
+	var wg sync.WaitGroup
+	interval := min(max(c.opts.ProgressInterval, 200*time.Millisecond), time.Second)
+	wg.Go(func() {
+		c.measureLag(ctx)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				c.measureLag(ctx)
+			}
+		}
+	})
+	if c.opts.Progress != nil && c.opts.ProgressInterval > 0 {
+		wg.Go(func() {
+			t := time.NewTicker(c.opts.ProgressInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					c.opts.Progress(c.snapshot())
+				}
+			}
+		})
+	}
+	return func() {
+		cancel()
+		wg.Wait()
+		if c.opts.Progress != nil {
+			c.opts.Progress(c.snapshot())
+		}
+	}
+}
+
+// measureLag sums, over the partitions we own, how far the stored offset is
+// behind the partition's end, and keeps MaxLag.
+func (c *consumer) measureLag(ctx context.Context) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	bounds, err := c.reader.Bounds(lctx)
+	if err != nil {
+		return // the broker is away: keep the last figure
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var lag int64
+	for p, ps := range c.parts {
+		if b, ok := bounds[p]; ok {
+			lag += max(b.End-ps.next, 0)
+		}
+	}
+	c.stats.Lag = lag
+	c.stats.MaxLag = max(c.stats.MaxLag, lag)
+}
+
+func (c *consumer) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.stats
+	s.DeadLettered = maps.Clone(c.stats.DeadLettered)
+	s.Offsets = maps.Clone(c.stats.Offsets)
+	s.Elapsed = time.Since(c.start)
+	return s
+}

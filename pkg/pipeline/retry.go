@@ -1,0 +1,57 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// retry runs f until it succeeds, ctx ends or it fails permanently (then
+// the whole run fails with that error), waiting with capped exponential
+// backoff and jitter between attempts and logging every failed one.
+func (c *consumer) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	for attempt := 0; ; attempt++ {
+		err := f(ctx)
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return context.Cause(ctx)
+		case errors.Is(err, ErrPermanent):
+			err = fmt.Errorf("%s: %w", what, err)
+			c.fail(err)
+			return err
+		}
+		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
+		c.log.Warn(what+" failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(), "err", err)
+		if err := sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// backoff is the wait before retry attempt+1: lo doubled per attempt, up to
+// hi, plus up to half again as jitter (never beyond hi), so that consumers
+// hitting the same outage do not retry in lockstep. The first wait is
+// lo–1.5·lo; no wait exceeds hi.
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := hi
+	if attempt < 30 {
+		d = min(hi, lo<<attempt)
+	}
+	return min(hi, d+rand.N(d/2+1))
+}
