@@ -23,9 +23,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 
@@ -290,6 +292,47 @@ func scramServer(h func() hash.Hash, user, pass string, session sasl.Session, cl
 	}
 	return nil
 }
+
+// TestRefusal checks that the failures a retry cannot fix are told apart
+// and named in one line: a refused SASL login, an unverifiable broker
+// certificate, a broker refusing the client's certificate.
+func TestRefusal(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string // "" when a retry may help
+	}{
+		{"wrong password", fmt.Errorf("%w: %s", kerr.SaslAuthenticationFailed, "Authentication failed: Invalid username or password"),
+			"SASL authentication failed: Authentication failed: Invalid username or password"},
+		{"mechanism not enabled", kerr.UnsupportedSaslMechanism, "SASL authentication failed: the broker does not enable this mechanism"},
+		{"unknown CA", fmt.Errorf("unable to dial: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}),
+			"TLS verification failed: x509: certificate signed by unknown authority"},
+		{"wrong host", &tls.CertificateVerificationError{Err: x509.HostnameError{Certificate: &x509.Certificate{}, Host: "kafka.example"}},
+			"TLS verification failed: x509: certificate is not valid for any names"},
+		{"expired", &tls.CertificateVerificationError{Err: x509.CertificateInvalidError{Reason: x509.Expired}},
+			"TLS verification failed: x509: certificate has expired"},
+		{"client certificate refused", &net.OpError{Op: "remote error", Err: fakeAlert("tls: bad certificate")},
+			"the broker refused the TLS handshake: tls: bad certificate"},
+		{"connection refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, ""},
+		{"timeout", context.DeadlineExceeded, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := refusal(tt.err)
+			if ok != (tt.want != "") || !strings.HasPrefix(got, tt.want) {
+				t.Errorf("refusal = %q, %v; want %q", got, ok, tt.want)
+			}
+			if tt.want != "" && !strings.HasPrefix(reason(tt.err, "10s"), tt.want) {
+				t.Errorf("reason = %q, want it to start %q", reason(tt.err, "10s"), tt.want)
+			}
+		})
+	}
+}
+
+// fakeAlert stands in for crypto/tls's unexported alert type.
+type fakeAlert string
+
+func (a fakeAlert) Error() string { return string(a) }
 
 // testPKI is a CA with a server and a client certificate, and a server
 // certificate from another CA.
