@@ -16,6 +16,8 @@ usage: scripts/testbed.sh COMMAND [ARGS...]
 Commands:
   up                  start Kafka and PostgreSQL (downloads Kafka jars on first use);
                       running services are detected and kept, so `up` twice is harmless
+                      (services started by an older testbed.sh get what they lack:
+                      PostgreSQL TLS by a reload, the broker restarted on its ports)
   down                stop both services and remove the run dir (data, logs, state)
   env                 print shell exports for the tests, use as:  eval "$(scripts/testbed.sh env)"
                         line 1: export FOODPIPE_TEST_BROKERS=... FOODPIPE_TEST_DATABASE_URL=...
