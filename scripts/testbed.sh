@@ -606,7 +606,9 @@ init_pg() {
 	rm -rf "$PG_DIR"
 	mkdir -p "$PG_DIR"
 	pg_user_can_enter_run_dir
-	((EUID == 0)) && chown "$PG_OS_USER:" "$PG_DIR"
+	if ((EUID == 0)); then
+		chown "$PG_OS_USER:" "$PG_DIR"
+	fi
 	chmod 700 "$PG_DIR"
 	PG_PORT=${FOODPIPE_TESTBED_PG_PORT:-$(free_port "$KAFKA_PORT" "$CONTROLLER_PORT")}
 	port_in_use "$PG_PORT" && die "PostgreSQL port 127.0.0.1:$PG_PORT is already in use"
