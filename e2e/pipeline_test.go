@@ -27,7 +27,14 @@ type pipeline struct {
 	group   string
 	dsn     string
 	schema  string
-	bin     string // the binary consumers run, when not the race-enabled one
+	// listener, when set, is what the binary connects to instead of
+	// brokers: a secured listener of the same broker, which the test
+	// itself keeps reading through brokers.
+	listener []string
+	// env is added to every run of the binary (security settings).
+	env []string
+	// bin is the binary consumers run, when not the race-enabled one.
+	bin string
 }
 
 func newPipeline(t *testing.T) *pipeline {
@@ -41,21 +48,26 @@ func newPipeline(t *testing.T) *pipeline {
 // init creates the pipeline's topics and applies its schema.
 func (p *pipeline) init() {
 	p.t.Helper()
-	if r := run(p.t, nil, "topics", "init", p.brokersFlag(), "--topic", p.topic); r.code != 0 {
+	if r := run(p.t, p.env, "topics", "init", p.brokersFlag(), "--topic", p.topic); r.code != 0 {
 		p.t.Fatal(r)
 	}
-	if r := run(p.t, nil, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
+	if r := run(p.t, p.env, "db", "migrate", "--database-url", p.dsn); r.code != 0 {
 		p.t.Fatal(r)
 	}
 }
 
-func (p *pipeline) brokersFlag() string { return "--brokers=" + strings.Join(p.brokers, ",") }
+func (p *pipeline) brokersFlag() string {
+	if p.listener != nil {
+		return "--brokers=" + strings.Join(p.listener, ",")
+	}
+	return "--brokers=" + strings.Join(p.brokers, ",")
+}
 
 // produce runs foodpipe produce for count orders as fast as possible.
 func (p *pipeline) produce(count int, extra ...string) produceSummary {
 	p.t.Helper()
 	args := append([]string{"produce", p.brokersFlag(), "--topic", p.topic, "--count", fmt.Sprint(count), "--rate", "0", "--output", "json"}, extra...)
-	r := run(p.t, nil, args...)
+	r := run(p.t, p.env, args...)
 	s := parseProduce(p.t, r)
 	if r.code != 0 || s.Produced != int64(count) {
 		p.t.Fatalf("produce:\n%s", r)
@@ -77,7 +89,7 @@ func (p *pipeline) startConsumer(extra ...string) *consumer {
 		"--database-url", p.dsn, "--output", "json", "--log-format", "json", "--log-level", "debug",
 		"--progress-interval", "500ms"}, extra...)
 	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
-	c.cmd = command(p.t, context.Background(), nil, args...)
+	c.cmd = command(p.t, context.Background(), p.env, args...)
 	if p.bin != "" {
 		c.cmd.Path, c.cmd.Args[0] = p.bin, p.bin
 	}

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The foodpipe test bed: one Apache Kafka broker (KRaft, combined broker +
 # controller) and one throwaway PostgreSQL cluster, both on 127.0.0.1, no Docker.
+# Besides plaintext, the broker has a SASL_SSL listener (PLAIN, SCRAM-SHA-256,
+# SCRAM-SHA-512) and a mutual-TLS listener, and PostgreSQL accepts TLS, all with
+# certificates from a CA the test bed makes for itself.
 # Run `scripts/testbed.sh help` for usage.
 set -euo pipefail
 
@@ -13,9 +16,16 @@ usage: scripts/testbed.sh COMMAND [ARGS...]
 Commands:
   up                  start Kafka and PostgreSQL (downloads Kafka jars on first use);
                       running services are detected and kept, so `up` twice is harmless
+                      (services started by an older testbed.sh get what they lack:
+                      PostgreSQL TLS by a reload, the broker restarted on its ports)
   down                stop both services and remove the run dir (data, logs, state)
   env                 print shell exports for the tests, use as:  eval "$(scripts/testbed.sh env)"
                         line 1: export FOODPIPE_TEST_BROKERS=... FOODPIPE_TEST_DATABASE_URL=...
+                        line 2: the secured endpoints: FOODPIPE_TEST_SASL_BROKERS (SASL_SSL),
+                                FOODPIPE_TEST_MTLS_BROKERS (SSL, client certificate required),
+                                FOODPIPE_TEST_TLS_CA, FOODPIPE_TEST_TLS_CLIENT_CERT/_KEY,
+                                FOODPIPE_TEST_DATABASE_TLS_URL (sslmode=verify-full)
+                        line 3: SASL users: FOODPIPE_TEST_SASL_{PLAIN,SCRAM_SHA_256,SCRAM_SHA_512}_{USER,PASSWORD}
                         then:   FOODPIPE_TESTBED_* helpers (Kafka classpath, PG bin dir, PGDATA, ...)
   status              show what is running; exit 0 only if both services are up
   pg-stop             stop PostgreSQL (pg_ctl stop -m fast), keeping its data and port
@@ -42,13 +52,18 @@ Environment (all optional):
   FOODPIPE_TESTBED_KAFKA_HEAP     broker heap flags                  (-Xms512m -Xmx1g)
   FOODPIPE_TESTBED_TOOL_OPTS      JVM flags for kafka-run            (-Xmx512m)
   FOODPIPE_TESTBED_KAFKA_TIMEOUT  seconds to wait for the broker     (90)
-  FOODPIPE_TESTBED_KAFKA_PORT, FOODPIPE_TESTBED_CONTROLLER_PORT, FOODPIPE_TESTBED_PG_PORT
+  FOODPIPE_TESTBED_KAFKA_PORT, FOODPIPE_TESTBED_CONTROLLER_PORT, FOODPIPE_TESTBED_PG_PORT,
+  FOODPIPE_TESTBED_SASL_PORT, FOODPIPE_TESTBED_MTLS_PORT
                                   fixed ports (default: free ports found by probing)
+  FOODPIPE_TESTBED_CLUSTER_ID     Kafka cluster id (default: random, never starting with '-')
   FOODPIPE_TESTBED_PG_BIN         PostgreSQL bin dir                 (/usr/lib/postgresql/15/bin)
   FOODPIPE_TESTBED_PG_OS_USER     OS user running PostgreSQL when invoked as root (postgres)
 
 Everything listens on 127.0.0.1 only. Messages go to stderr; `env` and `status`
-write to stdout.
+write to stdout. The run dir's parents must be traversable by the PostgreSQL
+user (when run as root), so pick a FOODPIPE_TESTBED_DIR outside private (0700)
+directories. Certificates (openssl, EC P-256) are in RUN_DIR/tls: ca.pem signs
+server.pem (SAN IP:127.0.0.1, DNS:localhost) and client.pem (CN=foodpipe-client).
 EOF
 }
 
@@ -75,11 +90,22 @@ KAFKA_LOG_DIR="$KAFKA_DIR/logs"
 PG_DIR="$RUN_DIR/pg"
 PGDATA_DIR="$PG_DIR/data"
 PG_LOG="$PG_DIR/postgres.log"
+TLS_DIR="$RUN_DIR/tls"
+
+# SASL users of the SASL_SSL listener, one per mechanism, so a client that
+# sends the wrong mechanism fails instead of passing; passwords are drawn
+# when the storage is formatted and kept in the state file.
+readonly PLAIN_USER=foodpipe-plain SCRAM256_USER=foodpipe-scram-256 SCRAM512_USER=foodpipe-scram-512
 
 # Filled from the state file (or chosen by `up`).
 KAFKA_PORT=""
 CONTROLLER_PORT=""
 PG_PORT=""
+SASL_PORT=""
+MTLS_PORT=""
+PLAIN_PASSWORD=""
+SCRAM256_PASSWORD=""
+SCRAM512_PASSWORD=""
 
 # ---------------------------------------------------------------- helpers
 
@@ -171,6 +197,34 @@ free_port() {
 	die "no free TCP port found on 127.0.0.1"
 }
 
+# pick_port keeps port $1 when it is set and free (a broker started again
+# keeps its addresses), else probes for a free one not in the rest of $*.
+pick_port() {
+	local current=$1
+	shift
+	if [[ -n $current ]] && ! port_in_use "$current"; then
+		echo "$current"
+		return 0
+	fi
+	free_port "$@"
+}
+
+# n random bytes as hex: passwords that need no quoting anywhere.
+rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
+# A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
+# Like Kafka's own Uuid.randomUuid, draw again when it starts with '-':
+# command-line parsers (kafka-storage's among them) take such an id for an
+# option, about one id in 64.
+new_cluster_id() {
+	local id
+	while :; do
+		id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+		[[ $id == -* ]] || break
+	done
+	echo "$id"
+}
+
 load_state() {
 	[[ -f $STATE_FILE ]] || return 1
 	local key value
@@ -179,6 +233,11 @@ load_state() {
 		KAFKA_PORT) KAFKA_PORT=$value ;;
 		CONTROLLER_PORT) CONTROLLER_PORT=$value ;;
 		PG_PORT) PG_PORT=$value ;;
+		SASL_PORT) SASL_PORT=$value ;;
+		MTLS_PORT) MTLS_PORT=$value ;;
+		PLAIN_PASSWORD) PLAIN_PASSWORD=$value ;;
+		SCRAM256_PASSWORD) SCRAM256_PASSWORD=$value ;;
+		SCRAM512_PASSWORD) SCRAM512_PASSWORD=$value ;;
 		esac
 	done <"$STATE_FILE"
 	return 0
@@ -189,6 +248,11 @@ save_state() {
 KAFKA_PORT=$KAFKA_PORT
 CONTROLLER_PORT=$CONTROLLER_PORT
 PG_PORT=$PG_PORT
+SASL_PORT=$SASL_PORT
+MTLS_PORT=$MTLS_PORT
+PLAIN_PASSWORD=$PLAIN_PASSWORD
+SCRAM256_PASSWORD=$SCRAM256_PASSWORD
+SCRAM512_PASSWORD=$SCRAM512_PASSWORD
 EOF
 	mv "$STATE_FILE.tmp" "$STATE_FILE"
 }
@@ -205,6 +269,45 @@ lock_run_dir() {
 	chmod 755 "$RUN_DIR"
 	exec 9>"$RUN_DIR/.lock"
 	flock -w 300 9 || die "another testbed.sh holds $RUN_DIR/.lock"
+}
+
+# ---------------------------------------------------------------- certificates
+
+# ensure_tls makes, once per run dir, the test bed's own CA and what it signs:
+# one server certificate for the broker and PostgreSQL (SAN IP:127.0.0.1 and
+# DNS:localhost, so clients can verify the host) and one client certificate
+# for the mutual-TLS listener. Keys are unencrypted PKCS#8, which Kafka's PEM
+# keystore, Go and PostgreSQL all read.
+ensure_tls() {
+	[[ -f $TLS_DIR/.complete ]] && return 0
+	command -v openssl >/dev/null || die "openssl not found: install it (apt-get install openssl) for the TLS listeners"
+	rm -rf "$TLS_DIR"
+	mkdir -p "$TLS_DIR"
+	if ! (
+		set -e
+		cd "$TLS_DIR"
+		ec=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+		openssl req -x509 "${ec[@]}" -days 3650 -subj "/CN=foodpipe test bed CA" \
+			-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+			-keyout ca.key -out ca.pem
+		sign() { # name subject extensions
+			openssl req -new "${ec[@]}" -subj "$2" -keyout "$1.key" -out "$1.csr"
+			printf '%s\n' "$3" "keyUsage=critical,digitalSignature" >"$1.ext"
+			openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+				-extfile "$1.ext" -out "$1.pem"
+			rm -f "$1.csr" "$1.ext"
+		}
+		sign server "/CN=localhost" "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth"
+		sign client "/CN=foodpipe-client" "extendedKeyUsage=clientAuth"
+		# Kafka's PEM keystore file: the private key, then the certificate chain.
+		cat server.key server.pem ca.pem >broker-keystore.pem
+		chmod 600 ./*.key broker-keystore.pem
+	) >"$TLS_DIR/openssl.log" 2>&1; then
+		cat "$TLS_DIR/openssl.log" >&2
+		die "making the test bed's certificates with openssl failed"
+	fi
+	touch "$TLS_DIR/.complete"
 }
 
 # ---------------------------------------------------------------- Kafka jars
@@ -309,12 +412,28 @@ write_kafka_props() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_SSL://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$MTLS_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$MTLS_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
 log.dirs=$KAFKA_DIR/data
+
+# The secured listeners, for the TLS and SASL tests (everything else uses
+# PLAINTEXT). Certificates come from the test bed's CA in $TLS_DIR, as PEM
+# files: no keytool, no keystore passwords.
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/broker-keystore.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+# SSL: mutual TLS, a client certificate signed by the CA is required.
+listener.name.ssl.ssl.client.auth=required
+# SASL_SSL: PLAIN users are listed here; SCRAM users are stored in the
+# cluster metadata, created when the storage is formatted (--add-scram).
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$PLAIN_USER="$PLAIN_PASSWORD";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 
 # One node: every internal topic has replication factor 1.
 offsets.topic.replication.factor=1
@@ -343,26 +462,40 @@ start_kafka() {
 	t0=$(now)
 	rm -rf "$KAFKA_DIR"
 	mkdir -p "$KAFKA_DIR/data" "$KAFKA_LOG_DIR"
-	KAFKA_PORT=${FOODPIPE_TESTBED_KAFKA_PORT:-$(free_port "$PG_PORT")}
-	CONTROLLER_PORT=${FOODPIPE_TESTBED_CONTROLLER_PORT:-$(free_port "$PG_PORT" "$KAFKA_PORT")}
+	KAFKA_PORT=${FOODPIPE_TESTBED_KAFKA_PORT:-$(pick_port "$KAFKA_PORT" "$PG_PORT")}
+	CONTROLLER_PORT=${FOODPIPE_TESTBED_CONTROLLER_PORT:-$(pick_port "$CONTROLLER_PORT" "$PG_PORT" "$KAFKA_PORT")}
+	SASL_PORT=${FOODPIPE_TESTBED_SASL_PORT:-$(pick_port "$SASL_PORT" "$PG_PORT" "$KAFKA_PORT" "$CONTROLLER_PORT")}
+	MTLS_PORT=${FOODPIPE_TESTBED_MTLS_PORT:-$(pick_port "$MTLS_PORT" "$PG_PORT" "$KAFKA_PORT" "$CONTROLLER_PORT" "$SASL_PORT")}
 	port_in_use "$KAFKA_PORT" && die "Kafka port 127.0.0.1:$KAFKA_PORT is already in use"
 	port_in_use "$CONTROLLER_PORT" && die "Kafka controller port 127.0.0.1:$CONTROLLER_PORT is already in use"
+	port_in_use "$SASL_PORT" && die "Kafka SASL_SSL port 127.0.0.1:$SASL_PORT is already in use"
+	port_in_use "$MTLS_PORT" && die "Kafka SSL port 127.0.0.1:$MTLS_PORT is already in use"
+	PLAIN_PASSWORD=$(rand_hex 12)
+	SCRAM256_PASSWORD=$(rand_hex 12)
+	SCRAM512_PASSWORD=$(rand_hex 12)
 	save_state
 	write_kafka_props
 
-	# A Kafka cluster id is 16 random bytes in URL-safe base64 without padding.
-	local cluster_id
-	cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+	local cluster_id=${FOODPIPE_TESTBED_CLUSTER_ID:-$(new_cluster_id)}
 	log "formatting Kafka storage (cluster id $cluster_id) ..."
+	# --cluster-id=ID, not --cluster-id ID: a (given) id that starts with
+	# '-' would be taken for an option.
 	if ! "$JAVA" -Xmx256m "-Dlog4j2.configurationFile=$KAFKA_CONF_DIR/tools-log4j2.properties" \
 		-cp "$KAFKA_CLASSPATH" kafka.tools.StorageTool format \
-		--config "$KAFKA_PROPS" --cluster-id "$cluster_id" >"$KAFKA_LOG_DIR/format.log" 2>&1; then
+		--config "$KAFKA_PROPS" "--cluster-id=$cluster_id" \
+		--add-scram "SCRAM-SHA-256=[name=$SCRAM256_USER,password=$SCRAM256_PASSWORD]" \
+		--add-scram "SCRAM-SHA-512=[name=$SCRAM512_USER,password=$SCRAM512_PASSWORD]" \
+		>"$KAFKA_LOG_DIR/format.log" 2>&1; then
 		cat "$KAFKA_LOG_DIR/format.log" >&2
 		die "kafka.tools.StorageTool format failed"
 	fi
 	launch_kafka
-	log "Kafka ready on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid)) in $(elapsed "$t0")"
+	log "Kafka ready on 127.0.0.1:$KAFKA_PORT, SASL_SSL 127.0.0.1:$SASL_PORT, SSL 127.0.0.1:$MTLS_PORT (pid $(kafka_pid)) in $(elapsed "$t0")"
 }
+
+# kafka_secured: the broker's configuration has the secured listeners (a
+# broker started by an older testbed.sh has only PLAINTEXT).
+kafka_secured() { grep -q '^listeners=.*SASL_SSL://' "$KAFKA_PROPS" 2>/dev/null; }
 
 # launch_kafka starts the broker on its formatted storage and waits until it
 # answers metadata requests: used by `up` and, on the same data and ports,
@@ -445,14 +578,35 @@ pg_log_tail() {
 	fi
 }
 
+# pg_user_can_enter_run_dir: as root, PostgreSQL runs as PG_OS_USER, which
+# must be able to traverse every directory above its data. A run dir under a
+# private (0700) directory, such as Go's t.TempDir(), would otherwise make
+# initdb fail with a bare "Permission denied".
+pg_user_can_enter_run_dir() {
+	((EUID == 0)) || return 0
+	local abs dir="" part
+	abs=$(realpath -m -- "$PG_DIR")
+	local -a parts
+	IFS=/ read -r -a parts <<<"${abs#/}"
+	for part in "${parts[@]}"; do
+		dir+="/$part"
+		[[ -d $dir ]] || break
+		runuser -u "$PG_OS_USER" -- test -x "$dir" ||
+			die "PostgreSQL runs as user $PG_OS_USER, who cannot enter $dir (mode $(stat -c %a "$dir"), owner $(stat -c %U "$dir")): choose a FOODPIPE_TESTBED_DIR whose parent directories $PG_OS_USER can enter, or: chmod o+x $dir"
+	done
+}
+
 init_pg() {
 	local t0
 	t0=$(now)
-	rm -rf "$PG_DIR"
-	mkdir -p "$PG_DIR"
 	if ((EUID == 0)); then
 		id "$PG_OS_USER" >/dev/null 2>&1 ||
 			die "user $PG_OS_USER does not exist (initdb refuses root; set FOODPIPE_TESTBED_PG_OS_USER)"
+	fi
+	rm -rf "$PG_DIR"
+	mkdir -p "$PG_DIR"
+	pg_user_can_enter_run_dir
+	if ((EUID == 0)); then
 		chown "$PG_OS_USER:" "$PG_DIR"
 	fi
 	chmod 700 "$PG_DIR"
@@ -488,7 +642,32 @@ timezone = 'UTC'
 log_timezone = 'UTC'
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
+	configure_pg_tls
 	log "PostgreSQL cluster initialized in $(elapsed "$t0")"
+}
+
+pg_tls_configured() { grep -q "^ssl = on" "$PGDATA_DIR/postgresql.conf" 2>/dev/null; }
+
+# configure_pg_tls lets PostgreSQL accept TLS with the test bed's server
+# certificate, for clients that verify it (sslmode=verify-full); plain
+# connections keep working (pg_hba's "host" lines match both). The key must
+# belong to the server's user and be private, or postgres refuses it.
+configure_pg_tls() {
+	pg_tls_configured && return 0
+	cp "$TLS_DIR/server.pem" "$PGDATA_DIR/server.crt"
+	cp "$TLS_DIR/server.key" "$PGDATA_DIR/server.key"
+	if ((EUID == 0)); then
+		chown "$PG_OS_USER:" "$PGDATA_DIR/server.crt" "$PGDATA_DIR/server.key"
+	fi
+	chmod 600 "$PGDATA_DIR/server.key"
+	cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+
+# ---- foodpipe test bed: TLS (scripts/testbed.sh) ----
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_min_protocol_version = 'TLSv1.2'
+EOF
 }
 
 start_pg() {
@@ -543,16 +722,29 @@ cmd_up() {
 	ensure_kafka_libs
 	load_state || true
 
+	ensure_tls
+
 	if pg_running; then
 		log "PostgreSQL already running on 127.0.0.1:$PG_PORT, keeping it"
+		if ! pg_tls_configured; then
+			# TLS settings take effect on reload: no client is disconnected.
+			log "PostgreSQL was started by an older testbed.sh without TLS; turning TLS on (reload)"
+			configure_pg_tls
+			as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" reload >/dev/null
+		fi
 	elif pg_initialized && [[ -n $PG_PORT ]]; then
 		log "PostgreSQL cluster exists but is stopped, starting it"
+		configure_pg_tls
 		start_pg
 	else
 		init_pg
 		start_pg
 	fi
 
+	if kafka_running && ! kafka_secured; then
+		log "Kafka was started by an older testbed.sh without the SASL_SSL and SSL listeners; restarting it (same ports, fresh storage)"
+		stop_kafka
+	fi
 	if kafka_running; then
 		log "Kafka already running on 127.0.0.1:$KAFKA_PORT (pid $(kafka_pid)), keeping it"
 	else
@@ -583,6 +775,16 @@ cmd_env() {
 	find_pg_bin
 	pg_initialized || die "PostgreSQL is not initialized; run: $SCRIPT_PATH up"
 	echo "export FOODPIPE_TEST_BROKERS=127.0.0.1:$KAFKA_PORT FOODPIPE_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:$PG_PORT/foodpipe?sslmode=disable"
+	if kafka_secured && pg_tls_configured; then
+		echo "export FOODPIPE_TEST_SASL_BROKERS=127.0.0.1:$SASL_PORT FOODPIPE_TEST_MTLS_BROKERS=127.0.0.1:$MTLS_PORT" \
+			"FOODPIPE_TEST_TLS_CA=$(shquote "$TLS_DIR/ca.pem")" \
+			"FOODPIPE_TEST_TLS_CLIENT_CERT=$(shquote "$TLS_DIR/client.pem")" \
+			"FOODPIPE_TEST_TLS_CLIENT_KEY=$(shquote "$TLS_DIR/client.key")" \
+			"FOODPIPE_TEST_DATABASE_TLS_URL=$(shquote "postgres://postgres@127.0.0.1:$PG_PORT/foodpipe?sslmode=verify-full&sslrootcert=$TLS_DIR/ca.pem")"
+		echo "export FOODPIPE_TEST_SASL_PLAIN_USER=$PLAIN_USER FOODPIPE_TEST_SASL_PLAIN_PASSWORD=$PLAIN_PASSWORD" \
+			"FOODPIPE_TEST_SASL_SCRAM_SHA_256_USER=$SCRAM256_USER FOODPIPE_TEST_SASL_SCRAM_SHA_256_PASSWORD=$SCRAM256_PASSWORD" \
+			"FOODPIPE_TEST_SASL_SCRAM_SHA_512_USER=$SCRAM512_USER FOODPIPE_TEST_SASL_SCRAM_SHA_512_PASSWORD=$SCRAM512_PASSWORD"
+	fi
 	echo "export FOODPIPE_TESTBED_SCRIPT=$(shquote "$SCRIPT_PATH")"
 	echo "export FOODPIPE_TESTBED_DIR=$(shquote "$RUN_DIR")"
 	echo "export FOODPIPE_TESTBED_KAFKA_VERSION=$(shquote "$KAFKA_VERSION")"
@@ -597,7 +799,7 @@ cmd_status() {
 	local ok=0
 	load_state || true
 	if kafka_running; then
-		echo "kafka:    running  pid $(kafka_pid)  127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$CONTROLLER_PORT)  version $KAFKA_VERSION"
+		echo "kafka:    running  pid $(kafka_pid)  127.0.0.1:$KAFKA_PORT (controller 127.0.0.1:$CONTROLLER_PORT, SASL_SSL 127.0.0.1:${SASL_PORT:-none}, SSL 127.0.0.1:${MTLS_PORT:-none})  version $KAFKA_VERSION"
 	else
 		echo "kafka:    stopped"
 		ok=1

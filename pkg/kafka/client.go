@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -139,6 +140,11 @@ func (c Cluster) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) er
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if r, ok := refusal(err); ok {
+			// A refused login or certificate does not fix itself: say so
+			// now rather than after the timeout.
+			return fmt.Errorf("cannot connect to Kafka at %s: %s", strings.Join(c.Config.Brokers, ","), r)
+		}
 		c.Logger.Debug("kafka not answering yet", "brokers", c.Config.Brokers, "err", err)
 		select {
 		case <-pctx.Done():
@@ -172,6 +178,9 @@ func (l *quietLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
 // reason boils a dial or request error down to what a person acts on:
 // "connection refused", "no such host", "no answer within 10s".
 func reason(err error, timeout string) string {
+	if r, ok := refusal(err); ok {
+		return r
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		return errno.Error()
@@ -188,4 +197,43 @@ func reason(err error, timeout string) string {
 		return "no answer within " + timeout
 	}
 	return err.Error()
+}
+
+// refusal names the failures a retry cannot fix: the broker refused the
+// SASL login, the client could not verify the broker's certificate, or the
+// broker refused the client's (mutual TLS). ok reports whether err is one.
+func refusal(err error) (r string, ok bool) {
+	switch {
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
+		// The broker's own words follow kerr's ("invalid credentials with
+		// SASL mechanism SCRAM-SHA-256"); they never hold the password.
+		_, msg, found := strings.Cut(err.Error(), kerr.SaslAuthenticationFailed.Error()+": ")
+		if !found {
+			return "SASL authentication failed", true
+		}
+		return "SASL authentication failed: " + msg, true
+	case errors.Is(err, kerr.UnsupportedSaslMechanism):
+		return "SASL authentication failed: the broker does not enable this mechanism", true
+	}
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &unknown):
+		return "TLS verification failed: " + unknown.Error() + " (is --kafka-ca-file the CA that signed the broker's certificate?)", true
+	case errors.As(err, &host):
+		return "TLS verification failed: " + host.Error(), true
+	case errors.As(err, &invalid):
+		return "TLS verification failed: " + invalid.Error(), true
+	case errors.As(err, &verify):
+		return "TLS verification failed: " + verify.Err.Error(), true
+	}
+	// A TLS alert from the broker during the handshake: with mutual TLS,
+	// it refused our certificate or the lack of one.
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "remote error" {
+		return "the broker refused the TLS handshake: " + op.Err.Error() + " (does it require a client certificate, --kafka-cert-file?)", true
+	}
+	return "", false
 }

@@ -1,47 +1,84 @@
 package kafka
 
 import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"fmt"
+	"hash"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
-// TestSecurityOptions checks how TLS and SASL settings become client
-// options, without a secured broker: the test bed's broker is plaintext.
+// TestSecurityOptions checks the TLS and SASL settings the client is built
+// with, not just that options exist: certificate verification on, TLS 1.2 or
+// newer, the configured CA and client certificate loaded, and the configured
+// mechanism carrying the user and password. The real SASL_SSL and SSL
+// listeners of the test bed prove the same end to end (e2e/security_test.go).
 func TestSecurityOptions(t *testing.T) {
 	dir := t.TempDir()
-	garbage := filepath.Join(dir, "ca.pem")
+	pki := newPKI(t, dir)
+	garbage := filepath.Join(dir, "garbage.pem")
 	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	base := config.Default().Kafka
 	tests := []struct {
 		name    string
 		edit    func(*config.Kafka)
 		wantErr string
-		extra   int // options beyond the plaintext ones
+		tls     bool   // a TLS config is set
+		ca      bool   // it trusts pki's CA only (else the system roots)
+		cert    bool   // it presents pki's client certificate
+		sasl    string // the mechanism's name, "" for none
 	}{
-		{"plaintext", func(*config.Kafka) {}, "", 0},
-		{"tls with system roots", func(k *config.Kafka) { k.TLS = true }, "", 1},
-		{"CA file without a certificate", func(k *config.Kafka) { k.CAFile = garbage }, "holds no PEM certificate", 0},
-		{"missing CA file", func(k *config.Kafka) { k.CAFile = filepath.Join(dir, "none.pem") }, "no such file", 0},
-		{"bad client key pair", func(k *config.Kafka) { k.CertFile, k.KeyFile = garbage, garbage }, "load client certificate", 0},
-		{"sasl plain", func(k *config.Kafka) { k.SASLMechanism, k.Username, k.Password = "PLAIN", "u", "p" }, "", 1},
-		{"sasl scram-sha-256", func(k *config.Kafka) { k.SASLMechanism, k.Username = "SCRAM-SHA-256", "u" }, "", 1},
-		{"sasl scram-sha-512 over tls", func(k *config.Kafka) { k.SASLMechanism, k.Username, k.TLS = "SCRAM-SHA-512", "u", true }, "", 2},
-		{"unknown sasl", func(k *config.Kafka) { k.SASLMechanism = "GSSAPI" }, "unsupported mechanism", 0},
-	}
-	plain, err := Cluster{Config: base, Logger: testenv.Logger(t)}.options(nil)
-	if err != nil {
-		t.Fatal(err)
+		{name: "plaintext", edit: func(*config.Kafka) {}},
+		{name: "tls with system roots", edit: func(k *config.Kafka) { k.TLS = true }, tls: true},
+		{name: "CA file implies tls", edit: func(k *config.Kafka) { k.CAFile = pki.caFile }, tls: true, ca: true},
+		{name: "mutual tls", edit: func(k *config.Kafka) {
+			k.CAFile, k.CertFile, k.KeyFile = pki.caFile, pki.certFile, pki.keyFile
+		}, tls: true, ca: true, cert: true},
+		{name: "CA file without a certificate", edit: func(k *config.Kafka) { k.CAFile = garbage }, wantErr: "holds no PEM certificate"},
+		{name: "missing CA file", edit: func(k *config.Kafka) { k.CAFile = filepath.Join(dir, "none.pem") }, wantErr: "no such file"},
+		{name: "bad client key pair", edit: func(k *config.Kafka) { k.CertFile, k.KeyFile = garbage, garbage }, wantErr: "load client certificate"},
+		{name: "sasl plain", edit: func(k *config.Kafka) {
+			k.SASLMechanism, k.Username, k.Password = "PLAIN", "alice", "plain-secret"
+		}, sasl: "PLAIN"},
+		{name: "sasl scram-sha-256", edit: func(k *config.Kafka) {
+			k.SASLMechanism, k.Username, k.Password = "SCRAM-SHA-256", "bob", "scram-256-secret"
+		}, sasl: "SCRAM-SHA-256"},
+		{name: "sasl scram-sha-512 over tls", edit: func(k *config.Kafka) {
+			k.SASLMechanism, k.Username, k.Password, k.CAFile = "SCRAM-SHA-512", "carol", "scram-512-secret", pki.caFile
+		}, tls: true, ca: true, sasl: "SCRAM-SHA-512"},
+		{name: "unknown sasl", edit: func(k *config.Kafka) { k.SASLMechanism = "GSSAPI" }, wantErr: "unsupported mechanism"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			k := base
+			k := config.Default().Kafka
 			tt.edit(&k)
 			opts, err := Cluster{Config: k, Logger: testenv.Logger(t)}.options(nil)
 			if tt.wantErr != "" {
@@ -53,9 +90,317 @@ func TestSecurityOptions(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := len(opts) - len(plain); got != tt.extra {
-				t.Errorf("%d extra options, want %d", got, tt.extra)
+			// Building a client does not dial: it only resolves the options.
+			cl, err := kgo.NewClient(opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			tc, _ := cl.OptValue(kgo.DialTLSConfig).(*tls.Config)
+			checkTLS(t, tc, tt.tls, tt.ca, tt.cert, pki)
+			mechs, _ := cl.OptValue(kgo.SASL).([]sasl.Mechanism)
+			checkSASL(t, mechs, tt.sasl, k.Username, k.Password)
+		})
+	}
+}
+
+func checkTLS(t *testing.T, tc *tls.Config, want, ca, cert bool, pki *testPKI) {
+	t.Helper()
+	if (tc != nil) != want {
+		t.Fatalf("TLS config %v, want TLS %v", tc != nil, want)
+	}
+	if tc == nil {
+		return
+	}
+	if tc.InsecureSkipVerify {
+		t.Error("InsecureSkipVerify is set: the broker's certificate is not verified")
+	}
+	if tc.MinVersion < tls.VersionTLS12 {
+		t.Errorf("MinVersion %s, want TLS 1.2 or newer", tls.VersionName(tc.MinVersion))
+	}
+	if tc.MaxVersion != 0 && tc.MaxVersion < tls.VersionTLS12 {
+		t.Errorf("MaxVersion %s, want TLS 1.2 or newer", tls.VersionName(tc.MaxVersion))
+	}
+	if got := tc.RootCAs != nil && tc.RootCAs.Equal(pki.pool); got != ca {
+		t.Errorf("trusts exactly the configured CA: %v, want %v", got, ca)
+	}
+	if !ca && tc.RootCAs != nil {
+		t.Error("RootCAs set without a CA file: the system roots would be ignored")
+	}
+	gotCert := len(tc.Certificates) == 1 && bytes.Equal(tc.Certificates[0].Certificate[0], pki.client.Certificate[0])
+	if gotCert != cert || (!cert && len(tc.Certificates) > 0) {
+		t.Errorf("presents the configured client certificate: %v (%d certificates), want %v", gotCert, len(tc.Certificates), cert)
+	}
+	if !ca {
+		return
+	}
+	// The proof: a handshake with a server whose certificate the CA signed
+	// succeeds; one whose certificate another CA signed fails.
+	if err := handshake(tc, pki.server, pki.pool, cert); err != nil {
+		t.Errorf("handshake with the CA's server: %v", err)
+	}
+	if err := handshake(tc, pki.stranger, pki.pool, cert); err == nil {
+		t.Error("handshake with a server signed by an unknown CA succeeded: verification is off")
+	}
+}
+
+// handshake runs a TLS handshake between tc (as franz-go dials: ServerName
+// set to the broker's host) and a server presenting cert, which requires a
+// client certificate from pool when mutual is set.
+func handshake(tc *tls.Config, cert tls.Certificate, pool *x509.CertPool, mutual bool) error {
+	// Loopback TCP, not net.Pipe: both sides write alerts and flights
+	// without waiting for the other to read.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	scfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if mutual {
+		scfg.ClientAuth, scfg.ClientCAs = tls.RequireAndVerifyClientCert, pool
+	}
+	done := make(chan error, 1)
+	go func() {
+		sc, err := l.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer sc.Close()
+		_ = sc.SetDeadline(time.Now().Add(10 * time.Second))
+		server := tls.Server(sc, scfg)
+		if err := server.Handshake(); err != nil {
+			done <- err
+			return
+		}
+		// In TLS 1.3 the server checks the client's certificate after the
+		// client's side of the handshake is done: answer one byte after it.
+		_, err = server.Write([]byte{1})
+		done <- err
+	}()
+	ccfg := tc.Clone()
+	ccfg.ServerName = "127.0.0.1"
+	client, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", l.Addr().String(), ccfg)
+	if err != nil {
+		<-done
+		return err
+	}
+	defer client.Close()
+	_ = client.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := client.Read(make([]byte, 1)); err != nil {
+		<-done
+		return err
+	}
+	if err := <-done; err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	return nil
+}
+
+func checkSASL(t *testing.T, mechs []sasl.Mechanism, want, user, pass string) {
+	t.Helper()
+	if want == "" {
+		if len(mechs) != 0 {
+			t.Errorf("%d SASL mechanisms, want none", len(mechs))
+		}
+		return
+	}
+	if len(mechs) != 1 {
+		t.Fatalf("%d SASL mechanisms, want 1", len(mechs))
+	}
+	m := mechs[0]
+	if m.Name() != want {
+		t.Fatalf("mechanism %s, want %s", m.Name(), want)
+	}
+	session, first, err := m.Authenticate(context.Background(), "127.0.0.1:9093")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want == "PLAIN" {
+		if got, wantMsg := string(first), "\x00"+user+"\x00"+pass; got != wantMsg {
+			t.Errorf("PLAIN message %q, want %q", got, wantMsg)
+		}
+		return
+	}
+	h := sha256.New
+	if want == "SCRAM-SHA-512" {
+		h = sha512.New
+	}
+	if err := scramServer(h, user, pass, session, first); err != nil {
+		t.Errorf("%s login of %s against a server holding the configured password: %v", want, user, err)
+	}
+}
+
+// scramServer plays the broker's side of a SCRAM exchange (RFC 5802) for
+// user with password pass and hash h, and fails unless the client proves it
+// knows that password with that hash.
+func scramServer(h func() hash.Hash, user, pass string, session sasl.Session, clientFirst []byte) error {
+	bare, ok := strings.CutPrefix(string(clientFirst), "n,,")
+	if !ok {
+		return fmt.Errorf("client-first %q lacks the gs2 header", clientFirst)
+	}
+	var gotUser, nonce string
+	for _, kv := range strings.Split(bare, ",") {
+		switch {
+		case strings.HasPrefix(kv, "n="):
+			gotUser = kv[2:]
+		case strings.HasPrefix(kv, "r="):
+			nonce = kv[2:]
+		}
+	}
+	if gotUser != user {
+		return fmt.Errorf("user %q, want %q", gotUser, user)
+	}
+	salt := []byte("foodpipe-salt")
+	const iters = 4096
+	serverFirst := fmt.Sprintf("r=%sSERVERNONCE,s=%s,i=%d", nonce, base64.StdEncoding.EncodeToString(salt), iters)
+	done, clientFinal, err := session.Challenge([]byte(serverFirst))
+	if err != nil || done {
+		return fmt.Errorf("client on server-first: done %v, err %v", done, err)
+	}
+	withoutProof, proof64, ok := strings.Cut(string(clientFinal), ",p=")
+	if !ok {
+		return fmt.Errorf("client-final %q has no proof", clientFinal)
+	}
+	salted, err := pbkdf2.Key(h, pass, salt, iters, h().Size())
+	if err != nil {
+		return err
+	}
+	mac := func(key []byte, msg string) []byte {
+		m := hmac.New(h, key)
+		m.Write([]byte(msg))
+		return m.Sum(nil)
+	}
+	authMsg := bare + "," + serverFirst + "," + withoutProof
+	clientKey := mac(salted, "Client Key")
+	stored := h()
+	stored.Write(clientKey)
+	signature := mac(stored.Sum(nil), authMsg)
+	proof, err := base64.StdEncoding.DecodeString(proof64)
+	if err != nil || len(proof) != len(clientKey) {
+		return fmt.Errorf("client proof %q malformed", proof64)
+	}
+	for i := range proof {
+		proof[i] ^= signature[i]
+	}
+	if !hmac.Equal(proof, clientKey) {
+		return fmt.Errorf("client proof does not match the password")
+	}
+	serverFinal := "v=" + base64.StdEncoding.EncodeToString(mac(mac(salted, "Server Key"), authMsg))
+	if done, _, err := session.Challenge([]byte(serverFinal)); err != nil || !done {
+		return fmt.Errorf("client on server-final: done %v, err %v", done, err)
+	}
+	return nil
+}
+
+// TestRefusal checks that the failures a retry cannot fix are told apart
+// and named in one line: a refused SASL login, an unverifiable broker
+// certificate, a broker refusing the client's certificate.
+func TestRefusal(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string // "" when a retry may help
+	}{
+		{"wrong password", fmt.Errorf("%w: %s", kerr.SaslAuthenticationFailed, "Authentication failed: Invalid username or password"),
+			"SASL authentication failed: Authentication failed: Invalid username or password"},
+		{"mechanism not enabled", kerr.UnsupportedSaslMechanism, "SASL authentication failed: the broker does not enable this mechanism"},
+		{"unknown CA", fmt.Errorf("unable to dial: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}),
+			"TLS verification failed: x509: certificate signed by unknown authority"},
+		{"wrong host", &tls.CertificateVerificationError{Err: x509.HostnameError{Certificate: &x509.Certificate{}, Host: "kafka.example"}},
+			"TLS verification failed: x509: certificate is not valid for any names"},
+		{"expired", &tls.CertificateVerificationError{Err: x509.CertificateInvalidError{Reason: x509.Expired}},
+			"TLS verification failed: x509: certificate has expired"},
+		{"client certificate refused", &net.OpError{Op: "remote error", Err: fakeAlert("tls: bad certificate")},
+			"the broker refused the TLS handshake: tls: bad certificate"},
+		{"connection refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, ""},
+		{"timeout", context.DeadlineExceeded, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := refusal(tt.err)
+			if ok != (tt.want != "") || !strings.HasPrefix(got, tt.want) {
+				t.Errorf("refusal = %q, %v; want %q", got, ok, tt.want)
+			}
+			if tt.want != "" && !strings.HasPrefix(reason(tt.err, "10s"), tt.want) {
+				t.Errorf("reason = %q, want it to start %q", reason(tt.err, "10s"), tt.want)
 			}
 		})
+	}
+}
+
+// fakeAlert stands in for crypto/tls's unexported alert type.
+type fakeAlert string
+
+func (a fakeAlert) Error() string { return string(a) }
+
+// testPKI is a CA with a server and a client certificate, and a server
+// certificate from another CA.
+type testPKI struct {
+	caFile, certFile, keyFile string
+	pool                      *x509.CertPool
+	server, client, stranger  tls.Certificate
+}
+
+func newPKI(t *testing.T, dir string) *testPKI {
+	t.Helper()
+	ca, caKey := newCert(t, nil, nil, &x509.Certificate{Subject: pkix.Name{CommonName: "test CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign})
+	other, otherKey := newCert(t, nil, nil, &x509.Certificate{Subject: pkix.Name{CommonName: "other CA"}, IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign})
+	serverTmpl := func() *x509.Certificate {
+		return &x509.Certificate{Subject: pkix.Name{CommonName: "broker"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	}
+	server, serverKey := newCert(t, ca, caKey, serverTmpl())
+	stranger, strangerKey := newCert(t, other, otherKey, serverTmpl())
+	client, clientKey := newCert(t, ca, caKey, &x509.Certificate{Subject: pkix.Name{CommonName: "client"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature})
+	p := &testPKI{caFile: filepath.Join(dir, "ca.pem"), certFile: filepath.Join(dir, "client.pem"),
+		keyFile: filepath.Join(dir, "client.key"), pool: x509.NewCertPool()}
+	p.pool.AddCert(ca)
+	writePEM(t, p.caFile, "CERTIFICATE", ca.Raw)
+	writePEM(t, p.certFile, "CERTIFICATE", client.Raw)
+	der, err := x509.MarshalPKCS8PrivateKey(clientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, p.keyFile, "PRIVATE KEY", der)
+	pair := func(c *x509.Certificate, k crypto.Signer) tls.Certificate {
+		return tls.Certificate{Certificate: [][]byte{c.Raw}, PrivateKey: k, Leaf: c}
+	}
+	p.server, p.client, p.stranger = pair(server, serverKey), pair(client, clientKey), pair(stranger, strangerKey)
+	return p
+}
+
+// newCert makes a certificate from tmpl signed by parent (self-signed when
+// parent is nil).
+func newCert(t *testing.T, parent *x509.Certificate, parentKey crypto.Signer, tmpl *x509.Certificate) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl.SerialNumber = serial
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+func writePEM(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

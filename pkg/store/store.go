@@ -5,6 +5,8 @@ package store
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -139,6 +141,10 @@ func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
 		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: the database system is starting up
 			return fmt.Errorf("PostgreSQL at %s refused: %s", db.addr, Describe(err))
 		}
+		if _, ok := certificateFailure(err); ok {
+			// A certificate that cannot be verified does not fix itself.
+			return fmt.Errorf("cannot connect to PostgreSQL at %s: %s", db.addr, Describe(err))
+		}
 		db.log.Debug("postgres not answering yet", "addr", db.addr, "err", err)
 		select {
 		case <-pctx.Done():
@@ -202,6 +208,9 @@ func Describe(err error) string {
 		}
 		return s
 	}
+	if r, ok := certificateFailure(err); ok {
+		return r
+	}
 	var errno syscall.Errno
 	if errors.As(err, &errno) {
 		return errno.Error()
@@ -214,4 +223,24 @@ func Describe(err error) string {
 		return "no answer in time"
 	}
 	return err.Error()
+}
+
+// certificateFailure names a server certificate the client could not
+// verify (sslmode=verify-ca or verify-full), and reports whether err is one.
+func certificateFailure(err error) (string, bool) {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &unknown):
+		return "TLS verification failed: " + unknown.Error() + " (is sslrootcert the CA that signed the server's certificate?)", true
+	case errors.As(err, &host):
+		return "TLS verification failed: " + host.Error(), true
+	case errors.As(err, &invalid):
+		return "TLS verification failed: " + invalid.Error(), true
+	case errors.As(err, &verify):
+		return "TLS verification failed: " + verify.Err.Error(), true
+	}
+	return "", false
 }
