@@ -70,5 +70,5 @@ func isTerminal(w io.Writer) bool {
 
 // kafkaConn is the Kafka connection of this invocation.
 func (a *App) kafkaConn(e *env) kafka.Conn {
-	return kafka.Conn{Config: e.cfg.Kafka, ClientID: "foodpipe/" + versionString(a.Version), Logger: e.log}
+	return kafka.Conn{Config: e.cfg.Kafka, ClientID: "foodpipe/" + a.build().Version, Logger: e.log}
 }
