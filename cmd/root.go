@@ -46,6 +46,11 @@ func Execute(ctx context.Context, app *App, args []string) int {
 	return code
 }
 
+// Command returns foodpipe's command tree without running it, for programs
+// that read the tree: internal/gendocs writes the man pages and shell
+// completions of a release from it.
+func Command(app *App) *cobra.Command { return newRootCmd(app) }
+
 func newRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "foodpipe",
