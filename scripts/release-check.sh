@@ -123,6 +123,17 @@ if command -v dpkg-deb >/dev/null; then
 else
 	echo "dpkg-deb not installed: .deb contents not listed"
 fi
+if command -v rpm >/dev/null; then
+	step "contents of ${rpms[0]#dist/}"
+	listing=$(rpm --query --list --package "${rpms[0]}")
+	has "$listing" "${rpms[0]}" /usr/bin/foodpipe \
+		/usr/share/bash-completion/completions/foodpipe \
+		/usr/share/zsh/site-functions/_foodpipe \
+		/usr/share/fish/vendor_completions.d/foodpipe.fish \
+		/usr/share/man/man1/foodpipe.1.gz /usr/share/man/man1/foodpipe-produce.1.gz
+else
+	echo "rpm not installed: .rpm contents not listed"
+fi
 
 echo
 echo "release-check: ok ($version, commit $commit)"
