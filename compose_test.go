@@ -83,6 +83,7 @@ func TestComposeMutations(t *testing.T) {
 		{"postgres 16", func(m map[string]any) { svc(m, "postgres")["image"] = "postgres:16.4" }, "want postgres:15.<minor>"},
 		{"postgres major only", func(m map[string]any) { svc(m, "postgres")["image"] = "postgres:15" }, "want postgres:15.<minor>"},
 		{"foodpipe image latest", func(m map[string]any) { svc(m, "consumer")["image"] = "foodpipe:latest" }, "not pinned"},
+		{"foodpipe image pulled", func(m map[string]any) { delete(svc(m, "producer"), "pull_policy") }, "producer is not built from this clone"},
 		{"kafka healthcheck removed", func(m map[string]any) { delete(svc(m, "kafka"), "healthcheck") }, "kafka has no healthcheck"},
 		{"postgres healthcheck removed", func(m map[string]any) { delete(svc(m, "postgres"), "healthcheck") }, "postgres has no healthcheck"},
 		{"postgres healthcheck disabled", func(m map[string]any) {
@@ -239,8 +240,8 @@ func checkImage(add func(string, ...any), name string, s types.ServiceConfig) {
 		add("kafka image is %s, want apache/kafka:4.1.1 (the official image, the version of the test bed)", s.Image)
 	case name == "postgres" && !postgresImage.MatchString(s.Image):
 		add("postgres image is %s, want postgres:15.<minor>", s.Image)
-	case wantCommands[name] != "" && (s.Build == nil || s.Build.Dockerfile != "Dockerfile"):
-		add("%s is not built from this clone's Dockerfile", name)
+	case wantCommands[name] != "" && (s.Build == nil || s.Build.Dockerfile != "Dockerfile" || s.PullPolicy != types.PullPolicyBuild):
+		add("%s is not built from this clone's Dockerfile (build: ., pull_policy: build)", name)
 	}
 }
 
