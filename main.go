@@ -13,8 +13,10 @@ import (
 	"github.com/foodpipe/foodpipe/cmd"
 )
 
-// version is set at link time: -ldflags "-X main.version=v1.2.3".
-var version string
+// The release build (.goreleaser.yaml) sets these at link time:
+// -ldflags "-X main.version=1.2.3 -X main.commit=<sha> -X main.date=<RFC 3339>".
+// Left empty, foodpipe falls back to what Go recorded in the binary.
+var version, commit, date string
 
 //go:embed sql/*.sql
 var migrations embed.FS
@@ -37,6 +39,8 @@ func main() {
 	}
 	code := cmd.Execute(ctx, &cmd.App{
 		Version:    version,
+		Commit:     commit,
+		Date:       date,
 		Migrations: sqlFiles,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,

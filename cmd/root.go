@@ -17,7 +17,9 @@ import (
 // App is what main hands to Execute: the facts of the build, the embedded
 // migrations and the process's standard streams.
 type App struct {
-	Version    string // set by -ldflags; empty falls back to the module's build info
+	Version    string // set by -ldflags, like Commit and Date; empty ones fall back to Go's build info
+	Commit     string
+	Date       string
 	Migrations fs.FS
 	Stdout     io.Writer
 	Stderr     io.Writer
@@ -44,6 +46,11 @@ func Execute(ctx context.Context, app *App, args []string) int {
 	return code
 }
 
+// Command returns foodpipe's command tree without running it, for programs
+// that read the tree: internal/gendocs writes the man pages and shell
+// completions of a release from it.
+func Command(app *App) *cobra.Command { return newRootCmd(app) }
+
 func newRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "foodpipe",
@@ -59,11 +66,14 @@ Every flag can also be set as FOODPIPE_<FLAG> in the environment or as a key of
 the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       versionString(app.Version),
 	}
+	// --version prints the very line `foodpipe version` prints, so the two
+	// can never disagree.
+	build := app.build()
+	root.Version = build.Version
+	root.SetVersionTemplate(build.line() + "\n")
 	root.SetOut(app.Stdout)
 	root.SetErr(app.Stderr)
-	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usage(err) })
 	groupCmd(root)
 

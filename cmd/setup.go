@@ -68,7 +68,7 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// kafkaCluster is the Kafka connection of this invocation.
+// kafkaCluster is the Kafka cluster of this invocation, as configured.
 func (a *App) kafkaCluster(e *env) kafka.Cluster {
-	return kafka.Cluster{Config: e.cfg.Kafka, ClientID: "foodpipe/" + versionString(a.Version), Logger: e.log}
+	return kafka.Cluster{Config: e.cfg.Kafka, ClientID: "foodpipe/" + a.build().Version, Logger: e.log}
 }
