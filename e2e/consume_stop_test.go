@@ -1,0 +1,186 @@
+package e2e
+
+// A stop (SIGINT, SIGTERM, SIGHUP) ends consume in every state of its group,
+// and a member's partitions move to the others in seconds. The waits here
+// are deadlines far from what a correct consumer needs: each is shorter
+// than what the fault would make a wrong one wait (a dead member's session,
+// an endless retry), so the tests do not depend on the machine's speed.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+)
+
+// TestConsumeStopsWhileJoining: a member died without leaving, so the group
+// waits for it (two minutes, its session) before it can finish a join. A
+// consumer stopped while it waits in that join exits at once, without
+// waiting for the dead member.
+func TestConsumeStopsWhileJoining(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(100)
+	dead := p.startConsumer("--session-timeout", "120s", "--rebalance-timeout", "120s", "--heartbeat-interval", "3s")
+	dead.waitFor(t, `"msg":"partitions assigned"`, time.Minute)
+	dead.kill()
+
+	c := p.startConsumer()
+	c.waitFor(t, `"msg":"consuming"`, time.Minute) // connected: joining from here on
+	c.signal(t, syscall.SIGTERM)
+	if code := c.waitExit(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, ownLines(c.stderr.String()))
+	}
+	if strings.Contains(c.stderr.String(), `"msg":"partitions assigned"`) {
+		t.Errorf("the consumer was not stopped while joining: it got partitions first")
+	}
+	var s consumeSummary
+	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
+		t.Errorf("no summary: %v\n%s", err, c.stdout.String())
+	}
+}
+
+// TestConsumeStopsWhileDatabaseDownInAssignment: PostgreSQL is down when a
+// rebalance hands a consumer new partitions, so it retries loading their
+// offsets. A stop then ends it, exit 0, instead of waiting for the database.
+func TestConsumeStopsWhileDatabaseDownInAssignment(t *testing.T) {
+	t.Parallel()
+	pg := testenv.PrivatePostgres(t)
+	p := &pipeline{t: t, brokers: testenv.Brokers(t), topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group"), dsn: pg.URL}
+	p.init()
+	p.produce(300)
+	a := p.startConsumer()
+	a.waitFor(t, `"msg":"partitions assigned"`, time.Minute)
+	b := p.startConsumer()
+	b.waitFor(t, `"msg":"partitions assigned"`, time.Minute)
+
+	pg.Stop()
+	b.kill() // after its session, its partitions move to a: PostgreSQL is down
+	a.waitFor(t, "load stored offsets failed; retrying", time.Minute)
+	a.signal(t, syscall.SIGTERM)
+	if code := a.waitExit(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d, want 0\n%s", code, ownLines(a.stderr.String()))
+	}
+}
+
+// assignment follows a consumer's "partitions assigned" and "partitions
+// revoked" lines and returns what it owns at the end of its log.
+func assignment(t *testing.T, log string) []int32 {
+	t.Helper()
+	owned := map[int32]bool{}
+	for _, l := range strings.Split(log, "\n") {
+		var line struct {
+			Msg        string  `json:"msg"`
+			Partitions []int32 `json:"partitions"`
+		}
+		if json.Unmarshal([]byte(l), &line) != nil {
+			continue
+		}
+		switch line.Msg {
+		case "partitions assigned":
+			for _, p := range line.Partitions {
+				owned[p] = true
+			}
+		case "partitions revoked":
+			for _, p := range line.Partitions {
+				delete(owned, p)
+			}
+		}
+	}
+	var out []int32
+	for p := range owned {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestConsumeFailover kills a member of a group of two while orders flow
+// and measures how long its partitions go without a commit: the survivor
+// takes them over after the session timeout (10 s by default), or the
+// member restarted with the same --instance-id gets them back at once.
+// The figures are logged (docs/benchmarks.md has them), not asserted; what
+// is asserted is that every order is stored exactly once and that the dead
+// member's partitions did move on.
+func TestConsumeFailover(t *testing.T) {
+	t.Parallel()
+	for _, static := range []bool{false, true} {
+		t.Run(fmt.Sprintf("static=%v", static), func(t *testing.T) {
+			t.Parallel()
+			p := newPipeline(t)
+			producer := command(t, t.Context(), nil, "produce", p.brokersFlag(), "--topic", p.topic,
+				"--rate", "300", "--duration", "40s", "--output", "json")
+			if err := producer.Start(); err != nil {
+				t.Fatal(err)
+			}
+			member := func(name string) []string {
+				if static {
+					return []string{"--instance-id", name}
+				}
+				return nil
+			}
+			a := p.startConsumer(member("a")...)
+			a.waitFor(t, `"msg":"partitions assigned"`, time.Minute)
+			b := p.startConsumer(member("b")...)
+			b.waitFor(t, `"msg":"partitions assigned"`, time.Minute)
+			conn := p.db()
+			var lost []int32
+			deadline := time.Now().Add(time.Minute)
+			for len(lost) == 0 || len(assignment(t, a.stderr.String()))+len(lost) != 3 {
+				if time.Now().After(deadline) {
+					t.Fatalf("the group never settled: a owns %v, b owns %v", assignment(t, a.stderr.String()), lost)
+				}
+				time.Sleep(100 * time.Millisecond)
+				lost = assignment(t, b.stderr.String())
+			}
+			p.waitRows(conn, 1, time.Minute, a, b)
+
+			killed := time.Now()
+			b.kill()
+			var restarted *consumer
+			if static {
+				restarted = p.startConsumer(member("b")...)
+			}
+			// Failover time: until every partition b owned has a commit
+			// after the kill.
+			var took time.Duration
+			for took == 0 {
+				if time.Now().After(killed.Add(2 * time.Minute)) {
+					t.Fatalf("partitions %v had no commit in the two minutes after the kill", lost)
+				}
+				var last time.Time
+				if err := conn.QueryRow(context.Background(), `SELECT min(updated_at) FROM consumer_offsets
+					WHERE consumer_group = $1 AND partition = ANY($2)`, p.group, lost).Scan(&last); err != nil {
+					t.Fatal(err)
+				}
+				if last.After(killed) {
+					took = last.Sub(killed)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			t.Logf("failover (static membership %v): partitions %v committed again %v after the kill", static, lost, took.Round(10*time.Millisecond))
+
+			if err := producer.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			alive := []*consumer{a}
+			if restarted != nil {
+				alive = append(alive, restarted)
+			}
+			p.waitCaughtUp(conn, 2*time.Minute, alive...)
+			var produced int64
+			for _, e := range testenv.EndOffsets(t, p.topic) {
+				produced += e
+			}
+			if got, ids := p.count(conn), p.distinctIDs(conn); got != produced || ids != produced {
+				t.Errorf("%d rows, %d distinct, want the %d produced", got, ids, produced)
+			}
+		})
+	}
+}
