@@ -99,7 +99,14 @@ func EndOffsetsAt(t testing.TB, brokers []string, topic string) map[int32]int64 
 // its end offset at the time of the call, in offset order per partition.
 func Records(t testing.TB, topic string) []Record {
 	t.Helper()
-	end := EndOffsets(t, topic)
+	return RecordsAt(t, Brokers(t), topic)
+}
+
+// RecordsAt is Records on the given brokers, such as an in-process kfake
+// cluster's.
+func RecordsAt(t testing.TB, brokers []string, topic string) []Record {
+	t.Helper()
+	end := EndOffsetsAt(t, brokers, topic)
 	var total int64
 	offsets := map[string]map[int32]kgo.Offset{topic: {}}
 	for p, e := range end {
@@ -110,7 +117,7 @@ func Records(t testing.TB, topic string) []Record {
 		return nil
 	}
 	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(Brokers(t)...),
+		kgo.SeedBrokers(brokers...),
 		kgo.ConsumePartitions(offsets),
 	)
 	if err != nil {

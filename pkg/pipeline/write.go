@@ -89,7 +89,7 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		}
 	}
 	c.reread(b.straddled)
-	for attempt := 0; ; attempt++ {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
 		w, again := c.prepare(b)
 		if len(again) > 0 {
 			if err := c.reposition(ctx, again); err != nil {
@@ -132,6 +132,7 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 			return nil
 		}
 	}
+	return nil // stopping: what was not committed is read again by the next owner
 }
 
 // work is a batch prepared for one write attempt.
