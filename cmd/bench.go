@@ -252,7 +252,7 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 		if err != nil {
 			return err
 		}
-		payload, headers = bench.NewOrders(gen), kafka.OrderHeaders
+		payload, headers = bench.NewOrders(gen), order.WireHeaders
 	}
 
 	rec := bench.NewRecorder(time.Now)
@@ -271,7 +271,7 @@ func runBenchProduce(ctx context.Context, out io.Writer, b *benchEnv) error {
 	b.log.Info("bench produce", "topic", topic, "records", cfg.Bench.Records, "warmup_records", cfg.Bench.WarmupRecords,
 		"throughput", cfg.Bench.Throughput, "payload", kind)
 	report, err := bench.RunProduce(ctx, p, payload, rec, bench.ProduceOptions{
-		Records: cfg.Bench.Records, Warmup: cfg.Bench.WarmupRecords, Pace: kafka.Pacer(cfg.Bench.Throughput),
+		Records: cfg.Bench.Records, Warmup: cfg.Bench.WarmupRecords, Pace: pipeline.Pacer(cfg.Bench.Throughput),
 		Window: 5 * time.Second,
 		OnWindow: func(r bench.ProduceReport) {
 			bar.clear()
@@ -383,8 +383,8 @@ func runBenchSink(ctx context.Context, out io.Writer, b *benchEnv) error {
 			if err != nil {
 				return err
 			}
-			_, err = kafka.ProduceOrders(ctx, b.cluster, cfg.KafkaProducer, topic, gen,
-				kafka.ProduceOptions{Count: n, FlushTimeout: time.Minute})
+			_, err = pipeline.ProduceOrders(ctx, b.cluster, cfg.KafkaProducer, topic, gen,
+				pipeline.ProduceOptions{Count: n, FlushTimeout: time.Minute})
 			return err
 		},
 		Drain: func(ctx context.Context) (bench.Drained, error) {
@@ -497,10 +497,10 @@ func runBenchE2E(ctx context.Context, out io.Writer, b *benchEnv) error {
 				return 0, err
 			}
 			start := time.Now()
-			s, err := kafka.ProduceOrders(ctx, b.cluster, cfg.KafkaProducer, topic, gen, kafka.ProduceOptions{
+			s, err := pipeline.ProduceOrders(ctx, b.cluster, cfg.KafkaProducer, topic, gen, pipeline.ProduceOptions{
 				Rate: cfg.Generator.Rate, Duration: cfg.Generator.Duration, FlushTimeout: cfg.KafkaProducer.FlushTimeout,
 				ProgressInterval: time.Second,
-				Progress:         func(kafka.ProduceStats) { bar.set(int64(time.Since(start) / time.Second)) },
+				Progress:         func(pipeline.ProduceStats) { bar.set(int64(time.Since(start) / time.Second)) },
 			})
 			bar.finish()
 			return s.Produced, err

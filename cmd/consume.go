@@ -132,12 +132,8 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	}
 	var last pipeline.Stats
 	opts.consume.Progress = func(s pipeline.Stats) {
-		rate := 0.0
-		if d := (s.Elapsed - last.Elapsed).Seconds(); d > 0 {
-			rate = float64(s.Stored-last.Stored) / d
-		}
-		opts.log.Info("progress", "stored", s.Stored, "duplicates", s.Duplicates,
-			"dead_lettered", sum(s.DeadLettered), "lag", s.Lag, "rows_per_second", round1(rate))
+		opts.log.Info("progress", "stored", s.Stored, "duplicates", s.Duplicates, "dead_lettered", sum(s.DeadLettered),
+			"lag", s.Lag, "rows_per_second", perSecond(s.Stored-last.Stored, s.Elapsed-last.Elapsed))
 		last = s
 	}
 	stats, err := pipeline.Consume(ctx, opts.cluster, db, opts.consume)

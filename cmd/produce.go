@@ -13,6 +13,7 @@ import (
 
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
+	"github.com/foodpipe/foodpipe/pkg/pipeline"
 )
 
 type produceOptions struct {
@@ -21,7 +22,7 @@ type produceOptions struct {
 	topic     string
 	seed      int64
 	customers int
-	produce   kafka.ProduceOptions
+	produce   pipeline.ProduceOptions
 	output    string
 	log       *slog.Logger
 }
@@ -54,7 +55,7 @@ acknowledged; a second signal exits at once. Progress goes to stderr every
 				topic:     cfg.Kafka.Topic,
 				seed:      cfg.Generator.Seed,
 				customers: cfg.Generator.Customers,
-				produce: kafka.ProduceOptions{
+				produce: pipeline.ProduceOptions{
 					Rate:             cfg.Generator.Rate,
 					Count:            cfg.Generator.Count,
 					Duration:         cfg.Generator.Duration,
@@ -94,18 +95,13 @@ func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
 			"duration", opts.produce.Duration, "seed", opts.seed, "customers", opts.customers, "generator", gen.InstanceID())
 	}
 
-	var last kafka.ProduceStats
-	opts.produce.Progress = func(s kafka.ProduceStats) {
-		interval := (s.Elapsed - last.Elapsed).Seconds()
-		actual := 0.0
-		if interval > 0 {
-			actual = float64(s.Produced-last.Produced) / interval
-		}
-		opts.log.Info("progress", "produced", s.Produced, "failed", s.Failed,
-			"rate_target", opts.produce.Rate, "rate_actual", round1(actual))
+	var last pipeline.ProduceStats
+	opts.produce.Progress = func(s pipeline.ProduceStats) {
+		opts.log.Info("progress", "produced", s.Produced, "failed", s.Failed, "rate_target", opts.produce.Rate,
+			"rate_actual", perSecond(s.Produced-last.Produced, s.Elapsed-last.Elapsed))
 		last = s
 	}
-	stats, err := kafka.ProduceOrders(ctx, opts.cluster, opts.producer, opts.topic, gen, opts.produce)
+	stats, err := pipeline.ProduceOrders(ctx, opts.cluster, opts.producer, opts.topic, gen, opts.produce)
 	if stats.Elapsed == 0 {
 		return err // never started: Kafka unreachable
 	}
@@ -144,4 +140,12 @@ func printProduce(w io.Writer, r produceResult) error {
 }
 
 func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
+
+// perSecond is n over d, to one decimal; 0 for no time.
+func perSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return round1(float64(n) / d.Seconds())
+}
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

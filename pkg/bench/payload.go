@@ -7,22 +7,17 @@ import (
 	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
-// OrderSource yields orders; *order.Generator is one.
-type OrderSource interface {
-	Next(o *order.Order)
-}
-
 // Orders is the default payload: real generated orders, keyed by
 // customer_id, exactly as foodpipe produce sends them.
 type Orders struct {
-	src  OrderSource
+	src  order.Source
 	o    order.Order
 	keys map[string][]byte
 	pool sync.Pool
 }
 
 // NewOrders returns an order payload drawing from src.
-func NewOrders(src OrderSource) *Orders {
+func NewOrders(src order.Source) *Orders {
 	return &Orders{src: src, keys: map[string][]byte{}}
 }
 

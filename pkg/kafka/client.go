@@ -14,7 +14,6 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -24,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 	"github.com/twmb/franz-go/plugin/kslog"
 
+	"github.com/foodpipe/foodpipe/internal/reach"
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
@@ -121,38 +121,28 @@ func (c Cluster) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, 
 
 // ErrUnreachable marks a cluster that did not answer in time; commands map
 // it to a runtime failure, never to a usage error.
-var ErrUnreachable = errors.New("cannot reach Kafka")
+var ErrUnreachable = reach.ErrUnreachable
 
 // ping waits until a broker answers, retrying until ConnectTimeout: a
 // broker that is still starting (docker compose up) is waited for, one that
-// never answers is reported once, by the caller, in one line.
+// never answers is reported once, by the caller, in one line. A refused
+// login or certificate does not fix itself: it is reported at once.
 func (c Cluster) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) error {
 	gate.quiet.Store(true)
 	defer gate.quiet.Store(false)
-	pctx, cancel := context.WithTimeout(ctx, c.Config.ConnectTimeout)
-	defer cancel()
-	backoff := 100 * time.Millisecond
-	for {
-		err := cl.Ping(pctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if r, ok := refusal(err); ok {
-			// A refused login or certificate does not fix itself: say so
-			// now rather than after the timeout.
-			return fmt.Errorf("cannot connect to Kafka at %s: %s", strings.Join(c.Config.Brokers, ","), r)
-		}
-		c.Logger.Debug("kafka not answering yet", "brokers", c.Config.Brokers, "err", err)
-		select {
-		case <-pctx.Done():
-			return fmt.Errorf("%w at %s: %s", ErrUnreachable, strings.Join(c.Config.Brokers, ","), reason(err, c.Config.ConnectTimeout.String()))
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
+	brokers := strings.Join(c.Config.Brokers, ",")
+	err, refused := reach.Wait(ctx, c.Config.ConnectTimeout, cl.Ping,
+		func(err error) bool { _, ok := refusal(err); return ok },
+		func(err error) { c.Logger.Debug("kafka not answering yet", "brokers", c.Config.Brokers, "err", err) })
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case refused:
+		return fmt.Errorf("cannot connect to Kafka at %s: %s", brokers, reason(err, c.Config.ConnectTimeout))
 	}
+	return fmt.Errorf("%w Kafka at %s: %s", ErrUnreachable, brokers, reason(err, c.Config.ConnectTimeout))
 }
 
 // quietLogger passes franz-go's logs to slog, info as debug, except while
@@ -176,27 +166,17 @@ func (l *quietLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
 }
 
 // reason boils a dial or request error down to what a person acts on:
-// "connection refused", "no such host", "no answer within 10s".
-func reason(err error, timeout string) string {
+// "connection refused", "no such host", "no answer within 10s", a refused
+// login or certificate.
+func reason(err error, timeout time.Duration) string {
 	if r, ok := refusal(err); ok {
 		return r
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return "no such host " + dns.Name
 	}
 	var tlsErr tls.RecordHeaderError
 	if errors.As(err, &tlsErr) {
 		return "TLS handshake failed (is the listener plaintext?)"
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "no answer within " + timeout
-	}
-	return err.Error()
+	return reach.Reason(err, timeout)
 }
 
 // refusal names the failures a retry cannot fix: the broker refused the
@@ -215,19 +195,8 @@ func refusal(err error) (r string, ok bool) {
 	case errors.Is(err, kerr.UnsupportedSaslMechanism):
 		return "SASL authentication failed: the broker does not enable this mechanism", true
 	}
-	var unknown x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &unknown):
-		return "TLS verification failed: " + unknown.Error() + " (is --kafka-ca-file the CA that signed the broker's certificate?)", true
-	case errors.As(err, &host):
-		return "TLS verification failed: " + host.Error(), true
-	case errors.As(err, &invalid):
-		return "TLS verification failed: " + invalid.Error(), true
-	case errors.As(err, &verify):
-		return "TLS verification failed: " + verify.Err.Error(), true
+	if r, ok := reach.Certificate(err, "is --kafka-ca-file the CA that signed the broker's certificate?"); ok {
+		return r, true
 	}
 	// A TLS alert from the broker during the handshake: with mutual TLS,
 	// it refused our certificate or the lack of one.

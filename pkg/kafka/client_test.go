@@ -322,8 +322,8 @@ func TestRefusal(t *testing.T) {
 			if ok != (tt.want != "") || !strings.HasPrefix(got, tt.want) {
 				t.Errorf("refusal = %q, %v; want %q", got, ok, tt.want)
 			}
-			if tt.want != "" && !strings.HasPrefix(reason(tt.err, "10s"), tt.want) {
-				t.Errorf("reason = %q, want it to start %q", reason(tt.err, "10s"), tt.want)
+			if tt.want != "" && !strings.HasPrefix(reason(tt.err, 10*time.Second), tt.want) {
+				t.Errorf("reason = %q, want it to start %q", reason(tt.err, 10*time.Second), tt.want)
 			}
 		})
 	}

@@ -93,53 +93,9 @@ func (d *decoder) order(o *Order) error {
 	}
 	d.depth++
 	d.i++
-	var seen uint
-	d.ws()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-	} else {
-		for {
-			d.ws()
-			d.top = "" // a syntax error before the next name belongs to no field
-			key, err := d.key()
-			if err != nil {
-				return err
-			}
-			d.top = key
-			bit := orderFieldBit(key)
-			if seen&bit != 0 {
-				return d.fail("duplicate field")
-			}
-			seen |= bit
-			switch bit {
-			case seenOrderID:
-				o.OrderID, err = d.stringValue()
-			case seenCustomerID:
-				o.CustomerID, err = d.stringValue()
-			case seenCustomerName:
-				o.CustomerName, err = d.stringValue()
-			case seenCustomerEmail:
-				o.CustomerEmail, err = d.stringValue()
-			case seenItems:
-				err = d.items(o)
-			case seenTotalAmount:
-				o.TotalAmount, err = d.money()
-			case seenStatus:
-				o.Status, err = d.stringValue()
-			case seenCreatedAt:
-				o.CreatedAt, err = d.time()
-			default:
-				err = d.skip()
-			}
-			if err != nil {
-				return err
-			}
-			if more, err := d.next('}'); err != nil {
-				return err
-			} else if !more {
-				break
-			}
-		}
+	seen, err := d.fields(&d.top, orderFieldBit, func(bit uint) error { return d.orderField(o, bit) })
+	if err != nil {
+		return err
 	}
 	d.top = ""
 	d.ws()
@@ -239,47 +195,9 @@ func (d *decoder) decodeItem(it *Item) error {
 	if err := d.enter(); err != nil {
 		return err
 	}
-	var seen uint
-	d.ws()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-	} else {
-		for {
-			d.ws()
-			d.sub = ""
-			key, err := d.key()
-			if err != nil {
-				return err
-			}
-			d.sub = key
-			bit := itemFieldBit(key)
-			if seen&bit != 0 {
-				return d.fail("duplicate field")
-			}
-			seen |= bit
-			switch bit {
-			case seenItemID:
-				it.ItemID, err = d.stringValue()
-			case seenName:
-				it.Name, err = d.stringValue()
-			case seenQuantity:
-				it.Quantity, err = d.integer()
-			case seenPrice:
-				it.Price, err = d.money()
-			case seenSubtotal:
-				it.Subtotal, err = d.money()
-			default:
-				err = d.skip()
-			}
-			if err != nil {
-				return err
-			}
-			if more, err := d.next('}'); err != nil {
-				return err
-			} else if !more {
-				break
-			}
-		}
+	seen, err := d.fields(&d.sub, itemFieldBit, func(bit uint) error { return d.itemField(it, bit) })
+	if err != nil {
+		return err
 	}
 	d.depth--
 	d.sub = ""
@@ -297,6 +215,85 @@ func (d *decoder) enter() error {
 	}
 	d.i++
 	return nil
+}
+
+// orderField decodes the value of the order's member bit.
+func (d *decoder) orderField(o *Order, bit uint) (err error) {
+	switch bit {
+	case seenOrderID:
+		o.OrderID, err = d.stringValue()
+	case seenCustomerID:
+		o.CustomerID, err = d.stringValue()
+	case seenCustomerName:
+		o.CustomerName, err = d.stringValue()
+	case seenCustomerEmail:
+		o.CustomerEmail, err = d.stringValue()
+	case seenItems:
+		err = d.items(o)
+	case seenTotalAmount:
+		o.TotalAmount, err = d.money()
+	case seenStatus:
+		o.Status, err = d.stringValue()
+	case seenCreatedAt:
+		o.CreatedAt, err = d.time()
+	}
+	return err
+}
+
+// itemField decodes the value of the item's member bit.
+func (d *decoder) itemField(it *Item, bit uint) (err error) {
+	switch bit {
+	case seenItemID:
+		it.ItemID, err = d.stringValue()
+	case seenName:
+		it.Name, err = d.stringValue()
+	case seenQuantity:
+		it.Quantity, err = d.integer()
+	case seenPrice:
+		it.Price, err = d.money()
+	case seenSubtotal:
+		it.Subtotal, err = d.money()
+	}
+	return err
+}
+
+// fields reads the members of an object whose '{' was consumed, up to and
+// including its '}'. For each member it sets *name (for error messages),
+// refuses a duplicate, and calls set with the member's bit from bitOf; a
+// member the wire format does not name (bit 0) is skipped, whatever it
+// holds. It returns the bits of the members seen.
+func (d *decoder) fields(name *string, bitOf func(string) uint, set func(bit uint) error) (uint, error) {
+	var seen uint
+	d.ws()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+		return seen, nil
+	}
+	for {
+		d.ws()
+		*name = "" // a syntax error before the next name belongs to no field
+		key, err := d.key()
+		if err != nil {
+			return seen, err
+		}
+		*name = key
+		bit := bitOf(key)
+		if seen&bit != 0 {
+			return seen, d.fail("duplicate field")
+		}
+		seen |= bit
+		if bit == 0 {
+			err = d.skip()
+		} else {
+			err = set(bit)
+		}
+		if err != nil {
+			return seen, err
+		}
+		if more, err := d.next('}'); err != nil || !more {
+			return seen, err
+		}
+	}
 }
 
 // key reads an object member name and the colon after it.

@@ -13,6 +13,11 @@ import (
 	"unicode/utf8"
 )
 
+// Source yields orders one after the other, into o; *Generator is one.
+type Source interface {
+	Next(o *Order)
+}
+
 // MenuItem is one dish of the mock restaurant.
 type MenuItem struct {
 	ID       string

@@ -64,6 +64,13 @@ type Order struct {
 	RawItems []byte
 }
 
+// WireHeaders are the Kafka headers of every order record (wire format
+// v1).
+var WireHeaders = map[string]string{
+	"content-type": "application/json",
+	"schema":       "food-order/v1",
+}
+
 // Error classes for the dead-letter header foodpipe-error-class: why a
 // record was not stored.
 const (

@@ -13,41 +13,18 @@ import (
 // The returned func stops both and makes one last Progress call.
 func (c *consumer) progress() (stop func()) {
 	ctx, cancel := context.WithCancel(c.bg)
-	var wg sync.WaitGroup
-	interval := min(max(c.opts.ProgressInterval, 200*time.Millisecond), time.Second)
-	wg.Go(func() {
-		c.measureLag(ctx)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.measureLag(ctx)
-			}
-		}
-	})
-	if c.opts.Progress != nil && c.opts.ProgressInterval > 0 {
-		wg.Go(func() {
-			t := time.NewTicker(c.opts.ProgressInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					c.opts.Progress(c.snapshot())
-				}
-			}
-		})
+	measure := func() { c.measureLag(ctx) }
+	measure()
+	stopLag := every(min(max(c.opts.ProgressInterval, 200*time.Millisecond), time.Second), measure)
+	report := func() {}
+	if c.opts.Progress != nil {
+		report = func() { c.opts.Progress(c.snapshot()) }
 	}
+	stopReport := every(c.opts.ProgressInterval, report)
 	return func() {
 		cancel()
-		wg.Wait()
-		if c.opts.Progress != nil {
-			c.opts.Progress(c.snapshot())
-		}
+		stopLag()
+		stopReport()
 	}
 }
 
@@ -80,4 +57,32 @@ func (c *consumer) snapshot() Stats {
 	s.Offsets = maps.Clone(c.stats.Offsets)
 	s.Elapsed = time.Since(c.start)
 	return s
+}
+
+// every calls report every interval, in its own goroutine, until the
+// returned stop is called; stop waits for it and reports once more, so the
+// last report holds the final figures. A zero interval reports only at stop.
+func every(interval time.Duration, report func()) (stop func()) {
+	if interval <= 0 {
+		return report
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				report()
+			case <-done:
+				return
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+		report()
+	}
 }

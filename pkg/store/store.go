@@ -5,21 +5,19 @@ package store
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/foodpipe/foodpipe/internal/reach"
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
@@ -27,7 +25,7 @@ import (
 var ErrBadURL = errors.New("invalid database-url")
 
 // ErrUnreachable marks a database that did not answer in time.
-var ErrUnreachable = errors.New("cannot reach PostgreSQL")
+var ErrUnreachable = reach.ErrUnreachable
 
 // DB is a pool of connections to one database, optionally pinned to a
 // schema through search_path (tests and bench each get their own).
@@ -124,35 +122,28 @@ func Open(ctx context.Context, cfg config.Postgres, opts Options, log *slog.Logg
 }
 
 // waitReady pings until the database answers, at most timeout: a server
-// that is still starting is waited for; one that refuses the login is not.
+// that is still starting is waited for; one that refuses the login, or
+// whose certificate cannot be verified, is not.
 func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
-	pctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	backoff := 100 * time.Millisecond
-	for {
-		err := db.pool.Ping(pctx)
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	refused := func(err error) bool {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code != "57P03" { // 57P03: the database system is starting up
-			return fmt.Errorf("PostgreSQL at %s refused: %s", db.addr, Describe(err))
+		if errors.As(err, &pgErr) {
+			return pgErr.Code != "57P03" // 57P03: the database system is starting up
 		}
-		if _, ok := certificateFailure(err); ok {
-			// A certificate that cannot be verified does not fix itself.
-			return fmt.Errorf("cannot connect to PostgreSQL at %s: %s", db.addr, Describe(err))
-		}
-		db.log.Debug("postgres not answering yet", "addr", db.addr, "err", err)
-		select {
-		case <-pctx.Done():
-			return fmt.Errorf("%w at %s: %s", ErrUnreachable, db.addr, Describe(err))
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Second)
+		_, bad := reach.Certificate(err, "")
+		return bad
 	}
+	err, refusal := reach.Wait(ctx, timeout, db.pool.Ping, refused,
+		func(err error) { db.log.Debug("postgres not answering yet", "addr", db.addr, "err", err) })
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case refusal:
+		return fmt.Errorf("cannot connect to PostgreSQL at %s: %s", db.addr, Describe(err))
+	}
+	return fmt.Errorf("%w PostgreSQL at %s: %s", ErrUnreachable, db.addr, describeNet(err, timeout))
 }
 
 // Close closes every connection of the pool.
@@ -192,55 +183,4 @@ func address(c *pgx.ConnConfig) string {
 		return c.Host
 	}
 	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
-}
-
-// Describe renders a database error for a person: the server's message with
-// its SQLSTATE, detail and hint, or the network reason for a failed dial.
-func Describe(err error) string {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		s := fmt.Sprintf("%s: %s (SQLSTATE %s)", pgErr.Severity, pgErr.Message, pgErr.Code)
-		if pgErr.Detail != "" {
-			s += "; detail: " + pgErr.Detail
-		}
-		if pgErr.Hint != "" {
-			s += "; hint: " + pgErr.Hint
-		}
-		return s
-	}
-	if r, ok := certificateFailure(err); ok {
-		return r
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	var dns *net.DNSError
-	if errors.As(err, &dns) {
-		return "no such host " + dns.Name
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return "no answer in time"
-	}
-	return err.Error()
-}
-
-// certificateFailure names a server certificate the client could not
-// verify (sslmode=verify-ca or verify-full), and reports whether err is one.
-func certificateFailure(err error) (string, bool) {
-	var unknown x509.UnknownAuthorityError
-	var host x509.HostnameError
-	var invalid x509.CertificateInvalidError
-	var verify *tls.CertificateVerificationError
-	switch {
-	case errors.As(err, &unknown):
-		return "TLS verification failed: " + unknown.Error() + " (is sslrootcert the CA that signed the server's certificate?)", true
-	case errors.As(err, &host):
-		return "TLS verification failed: " + host.Error(), true
-	case errors.As(err, &invalid):
-		return "TLS verification failed: " + invalid.Error(), true
-	case errors.As(err, &verify):
-		return "TLS verification failed: " + verify.Err.Error(), true
-	}
-	return "", false
 }

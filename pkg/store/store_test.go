@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/foodpipe/foodpipe/internal/reach"
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
@@ -64,7 +65,7 @@ func TestDescribeCertificateFailure(t *testing.T) {
 			if !strings.HasPrefix(got, tt.want) || strings.Contains(got, "\n") {
 				t.Errorf("Describe = %q, want one line starting %q", got, tt.want)
 			}
-			if _, ok := certificateFailure(tt.err); !ok {
+			if _, ok := reach.Certificate(tt.err, ""); !ok {
 				t.Error("not seen as a certificate failure: the start-up wait would retry it")
 			}
 		})

@@ -1,4 +1,4 @@
-package kafka
+package pipeline
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
 	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
@@ -195,7 +196,7 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cluster := Cluster{
+	cluster := kafka.Cluster{
 		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
 		ClientID: "foodpipe-test",
 		Logger:   testenv.Logger(t),
@@ -227,13 +228,23 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 
 func TestProduceOrdersUnreachable(t *testing.T) {
 	t.Parallel()
-	cluster := Cluster{
+	cluster := kafka.Cluster{
 		Config:   config.Kafka{Brokers: []string{"127.0.0.1:1"}, ConnectTimeout: time.Second},
 		ClientID: "foodpipe-test",
 		Logger:   testenv.Logger(t),
 	}
 	_, err := ProduceOrders(t.Context(), cluster, testProducerConfig(), "orders", newTestGenerator(t, 3), ProduceOptions{Count: 1})
-	if !errors.Is(err, ErrUnreachable) {
+	if !errors.Is(err, kafka.ErrUnreachable) {
 		t.Fatalf("err = %v, want ErrUnreachable", err)
+	}
+}
+
+// testCluster is the test bed's broker.
+func testCluster(t *testing.T) kafka.Cluster {
+	t.Helper()
+	return kafka.Cluster{
+		Config:   config.Kafka{Brokers: testenv.Brokers(t), ConnectTimeout: 10 * time.Second},
+		ClientID: "foodpipe-test",
+		Logger:   testenv.Logger(t),
 	}
 }

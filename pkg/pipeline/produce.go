@@ -1,4 +1,4 @@
-package kafka
+package pipeline
 
 import (
 	"bytes"
@@ -13,19 +13,9 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/order"
 )
-
-// OrderHeaders are the headers of every order record (SPEC wire format v1).
-var OrderHeaders = map[string]string{
-	"content-type": "application/json",
-	"schema":       "food-order/v1",
-}
-
-// OrderSource yields orders; *order.Generator is one.
-type OrderSource interface {
-	Next(o *order.Order)
-}
 
 // ProduceOptions bound and pace ProduceOrders.
 type ProduceOptions struct {
@@ -80,7 +70,7 @@ type orderCounter struct {
 	pool       sync.Pool
 }
 
-func (c *orderCounter) delivered(d Delivery) {
+func (c *orderCounter) delivered(d kafka.Delivery) {
 	if d.Err != nil {
 		c.failed.Add(1)
 		c.mu.Lock()
@@ -145,9 +135,9 @@ func orderID(value []byte) string {
 // still unacknowledged then counts as failed. Only acknowledged orders count
 // as produced. The error is ErrNotDelivered when any order failed, or the
 // connection error when Kafka could not be reached at start.
-func ProduceOrders(ctx context.Context, cluster Cluster, cfg config.KafkaProducer, topic string, src OrderSource, opts ProduceOptions) (ProduceStats, error) {
+func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaProducer, topic string, src order.Source, opts ProduceOptions) (ProduceStats, error) {
 	c := &orderCounter{log: cluster.Logger, partitions: map[int32]int64{}}
-	p, err := NewProducer(ctx, cluster, cfg, ProducerOptions{Topic: topic, Headers: OrderHeaders, OnDelivery: c.delivered})
+	p, err := kafka.NewProducer(ctx, cluster, cfg, kafka.ProducerOptions{Topic: topic, Headers: order.WireHeaders, OnDelivery: c.delivered})
 	if err != nil {
 		return ProduceStats{}, err
 	}
@@ -177,7 +167,7 @@ func ProduceOrders(ctx context.Context, cluster Cluster, cfg config.KafkaProduce
 }
 
 // produceLoop generates and sends until a stop condition and says which.
-func produceLoop(ctx context.Context, p *Producer, c *orderCounter, src OrderSource, opts ProduceOptions) string {
+func produceLoop(ctx context.Context, p *kafka.Producer, c *orderCounter, src order.Source, opts ProduceOptions) string {
 	genCtx := ctx
 	if opts.Duration > 0 {
 		var cancel context.CancelFunc

@@ -1,0 +1,136 @@
+package store
+
+// The rows of a batch: the COPY fast path, the staging slow path for
+// duplicates, and the savepoint split that isolates refused rows.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// batchWriter stores the rows of one WriteBatch inside its transaction.
+//
+// The fast path copies the whole batch straight into orders with binary
+// COPY, the fastest way into PostgreSQL, inside a savepoint. If the COPY
+// hits an order_id that exists (unique violation), the savepoint is rolled
+// back and the rows go through the slow path: COPY into a temporary staging
+// table, then INSERT … SELECT … ON CONFLICT (order_id) DO NOTHING. If either
+// path hits a content error, the range is rolled back and split — around
+// the row the server named in its error context when it did (COPY reports
+// "line N"), else in halves — and each part is tried again in its own
+// savepoint, until the refused rows stand alone and are rejected. Every
+// attempt is verified by the server, so the split points are only a guess
+// that saves attempts, never a reason to reject a row.
+type batchWriter struct {
+	tx       pgx.Tx
+	pg       *pgconn.PgConn
+	orders   []*order.Order
+	src      copySource
+	res      WriteResult
+	staging  bool // the staging table exists in this transaction
+	attempts int
+}
+
+func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) error {
+	if lo >= hi {
+		return nil
+	}
+	if viaStaging && !w.staging {
+		// Created outside the attempt's savepoint, so that rolling an
+		// attempt back does not drop it; IF NOT EXISTS because it outlives
+		// the transaction on this pooled connection.
+		if _, err := w.tx.Exec(ctx, createStagingSQL); err != nil {
+			return fmt.Errorf("store orders: create staging table: %w", describe(err))
+		}
+		w.staging = true
+	}
+	if _, err := w.tx.Exec(ctx, savepointSQL); err != nil {
+		return fmt.Errorf("store orders: savepoint: %w", describe(err))
+	}
+	n, err := w.attempt(ctx, lo, hi, viaStaging)
+	if err == nil {
+		w.res.Inserted += int(n)
+		w.res.Duplicates += hi - lo - int(n)
+		if lo == 0 && hi == len(w.orders) {
+			return nil // the whole batch in one go: the commit releases it
+		}
+		if _, err := w.tx.Exec(ctx, releaseSQL); err != nil {
+			return fmt.Errorf("store orders: release savepoint: %w", describe(err))
+		}
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || !(isContentError(pgErr.Code) || pgErr.Code == uniqueViolation && !viaStaging) {
+		return fmt.Errorf("store orders: %s %d rows: %w", attemptName(viaStaging), hi-lo, describe(err))
+	}
+	if _, err := w.tx.Exec(ctx, rollbackToSQL); err != nil {
+		return fmt.Errorf("store orders: rollback to savepoint: %w", describe(err))
+	}
+	if pgErr.Code == uniqueViolation {
+		return w.write(ctx, lo, hi, true)
+	}
+	if hi-lo == 1 {
+		w.res.Rejected = append(w.res.Rejected, Rejected{Index: lo, Reason: rejectReason(pgErr)})
+		return nil
+	}
+	if k, ok := copyLine(pgErr.Where); ok && k < hi-lo {
+		// Rows before k were accepted; row k was refused: try them apart.
+		for _, r := range [3][2]int{{lo, lo + k}, {lo + k, lo + k + 1}, {lo + k + 1, hi}} {
+			if err := w.write(ctx, r[0], r[1], viaStaging); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	mid := lo + (hi-lo)/2
+	if err := w.write(ctx, lo, mid, viaStaging); err != nil {
+		return err
+	}
+	return w.write(ctx, mid, hi, viaStaging)
+}
+
+// attempt stores orders[lo:hi] by one path and returns the rows inserted.
+func (w *batchWriter) attempt(ctx context.Context, lo, hi int, viaStaging bool) (int64, error) {
+	w.attempts++
+	w.src.reset(w.orders[lo:hi])
+	if !viaStaging {
+		tag, err := w.pg.CopyFrom(ctx, &w.src, copyOrdersSQL)
+		return tag.RowsAffected(), err
+	}
+	if _, err := w.pg.CopyFrom(ctx, &w.src, copyStagingSQL); err != nil {
+		return 0, err
+	}
+	tag, err := w.tx.Exec(ctx, moveFromStagingSQL)
+	return tag.RowsAffected(), err
+}
+
+func attemptName(viaStaging bool) string {
+	if viaStaging {
+		return "insert via staging"
+	}
+	return "copy"
+}
+
+// copyWhere finds the row and column a COPY error context names:
+// `COPY orders, line 3, column customer_name: "…"`.
+var copyWhere = regexp.MustCompile(`COPY [^,\n]+, line (\d+)(?:, column ([^:\s]+))?`)
+
+// copyLine returns the 0-based row of the COPY that the server named.
+func copyLine(where string) (int, bool) {
+	m := copyWhere.FindStringSubmatch(where)
+	if m == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil || n < 1 {
+		return 0, false
+	}
+	return n - 1, true
+}
