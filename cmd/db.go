@@ -75,7 +75,11 @@ func (a *App) dbOptions(c *cobra.Command) (dbOptions, error) {
 	if err != nil {
 		return dbOptions{}, err
 	}
-	return dbOptions{pg: e.cfg.Postgres, migrations: a.Migrations, output: e.cfg.Output, log: e.log}, nil
+	return dbOptionsFrom(a, e), nil
+}
+
+func dbOptionsFrom(app *App, e *env) dbOptions {
+	return dbOptions{pg: e.cfg.Postgres, migrations: app.Migrations, output: e.cfg.Output, log: e.log}
 }
 
 func runDB(ctx context.Context, out io.Writer, opts dbOptions,

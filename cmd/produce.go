@@ -48,29 +48,33 @@ acknowledged; a second signal exits at once. Progress goes to stderr every
 			if err != nil {
 				return err
 			}
-			cfg := e.cfg
-			return runProduce(c.Context(), app.Stdout, produceOptions{
-				cluster:   app.kafkaCluster(e),
-				producer:  cfg.KafkaProducer,
-				topic:     cfg.Kafka.Topic,
-				seed:      cfg.Generator.Seed,
-				customers: cfg.Generator.Customers,
-				produce: pipeline.ProduceOptions{
-					Rate:             cfg.Generator.Rate,
-					Count:            cfg.Generator.Count,
-					Duration:         cfg.Generator.Duration,
-					FlushTimeout:     cfg.KafkaProducer.FlushTimeout,
-					ProgressInterval: cfg.Log.ProgressInterval,
-				},
-				output: cfg.Output,
-				log:    e.log,
-			})
+			return runProduce(c.Context(), app.Stdout, produceOptionsFrom(app, e))
 		},
 	}
 	config.AddFlags(c.Flags(), "rate", "count", "duration", "seed", "customers",
 		"acks", "compression", "linger", "producer-batch-bytes", "max-buffered-records",
 		"delivery-timeout", "flush-timeout", "progress-interval", "output")
 	return c
+}
+
+func produceOptionsFrom(app *App, e *env) produceOptions {
+	cfg := e.cfg
+	return produceOptions{
+		cluster:   app.kafkaCluster(e),
+		producer:  cfg.KafkaProducer,
+		topic:     cfg.Kafka.Topic,
+		seed:      cfg.Generator.Seed,
+		customers: cfg.Generator.Customers,
+		produce: pipeline.ProduceOptions{
+			Rate:             cfg.Generator.Rate,
+			Count:            cfg.Generator.Count,
+			Duration:         cfg.Generator.Duration,
+			FlushTimeout:     cfg.KafkaProducer.FlushTimeout,
+			ProgressInterval: cfg.Log.ProgressInterval,
+		},
+		output: cfg.Output,
+		log:    e.log,
+	}
 }
 
 // produceResult is the summary of produce, in text or JSON.
@@ -86,7 +90,7 @@ type produceResult struct {
 }
 
 func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
-	gen, err := newGenerator(opts.seed, opts.customers)
+	gen, err := pipeline.NewGenerator(opts.seed, opts.customers)
 	if err != nil {
 		return err
 	}

@@ -48,16 +48,20 @@ with --add-partitions, never removed.`,
 			if err != nil {
 				return err
 			}
-			return runTopicsInit(c.Context(), app.Stdout, topicsInitOptions{
-				cluster:       app.kafkaCluster(e),
-				specs:         kafka.Specs(e.cfg.Kafka, e.cfg.Topics),
-				addPartitions: e.cfg.Topics.AddPartitions,
-				output:        e.cfg.Output,
-			})
+			return runTopicsInit(c.Context(), app.Stdout, topicsInitOptionsFrom(app, e))
 		},
 	}
 	config.AddFlags(c.Flags(), "partitions", "replication-factor", "retention", "dlq-topic", "dlq-retention", "add-partitions", "output")
 	return c
+}
+
+func topicsInitOptionsFrom(app *App, e *env) topicsInitOptions {
+	return topicsInitOptions{
+		cluster:       app.kafkaCluster(e),
+		specs:         kafka.Specs(e.cfg.Kafka, e.cfg.Topics),
+		addPartitions: e.cfg.Topics.AddPartitions,
+		output:        e.cfg.Output,
+	}
 }
 
 func runTopicsInit(ctx context.Context, out io.Writer, opts topicsInitOptions) error {

@@ -95,13 +95,17 @@ func TestBenchE2E(t *testing.T) {
 		t.Fatal(r)
 	}
 	var res struct {
-		Produced     int64 `json:"produced"`
-		Stored       int64 `json:"stored"`
-		LatencyCount int64 `json:"latency_samples"`
-		MaxLag       int64 `json:"max_lag"`
+		Produced     int64  `json:"produced"`
+		Stored       int64  `json:"stored"`
+		LatencyCount int64  `json:"latency_samples"`
+		LatencyTo    string `json:"latency_to"`
+		MaxLag       int64  `json:"max_lag"`
 		Latency      struct {
 			Avg, Max, P50, P99 float64
 		} `json:"latency_ms"`
+		TxStart struct {
+			Avg, Max, P50, P99 float64
+		} `json:"latency_to_transaction_start_ms"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, r)
@@ -111,6 +115,11 @@ func TestBenchE2E(t *testing.T) {
 	}
 	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
 		t.Errorf("implausible latency %+v", res.Latency)
+	}
+	// The test bed keeps commit times: latency is measured to the commit,
+	// which comes after the transaction's start for every row.
+	if res.LatencyTo != "commit" || res.TxStart.P50 <= 0 || res.TxStart.P50 > res.Latency.P50 || res.TxStart.Max > res.Latency.Max {
+		t.Errorf("latency to %q %+v, to the transaction start %+v: want commit, later than the start", res.LatencyTo, res.Latency, res.TxStart)
 	}
 	if r := run(t, nil, "bench", "e2e", "--rate", "100"); r.code != 2 {
 		t.Errorf("bench e2e without --duration: want exit 2\n%s", r)

@@ -643,7 +643,21 @@ log_timezone = 'UTC'
 log_line_prefix = '%m [%p] %q%u@%d '
 EOF
 	configure_pg_tls
+	configure_pg_commit_times
 	log "PostgreSQL cluster initialized in $(elapsed "$t0")"
+}
+
+# configure_pg_commit_times keeps every transaction's commit time, so that
+# bench e2e can measure latency to the commit that made a row visible
+# (pg_xact_commit_timestamp). It costs a few bytes per transaction. A
+# cluster made by an older test bed gets it on its next start.
+configure_pg_commit_times() {
+	grep -q "^track_commit_timestamp = on" "$PGDATA_DIR/postgresql.conf" 2>/dev/null && return 0
+	cat >>"$PGDATA_DIR/postgresql.conf" <<EOF
+
+# ---- foodpipe test bed: commit times for bench e2e (scripts/testbed.sh) ----
+track_commit_timestamp = on
+EOF
 }
 
 pg_tls_configured() { grep -q "^ssl = on" "$PGDATA_DIR/postgresql.conf" 2>/dev/null; }
@@ -674,6 +688,7 @@ start_pg() {
 	local t0
 	t0=$(now)
 	port_in_use "$PG_PORT" && die "PostgreSQL port 127.0.0.1:$PG_PORT is already in use"
+	configure_pg_commit_times
 	log "starting PostgreSQL on 127.0.0.1:$PG_PORT ..."
 	# 9>&-: the server must not inherit the run dir lock.
 	if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PG_LOG" -w -t 60 start >/dev/null 2>"$PG_DIR/pg_ctl.err" 9>&-; then

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -16,8 +17,18 @@ type E2ESteps struct {
 	Consume func(ctx context.Context, stop <-chan struct{}) (stored, maxLag int64, err error)
 	// Latencies calls each with processed_at − created_at of every stored
 	// row, read back from PostgreSQL: the database is the witness.
+	// processed_at is the start of the row's transaction.
 	Latencies func(ctx context.Context, each func(time.Duration)) error
+	// CommitLatencies calls each with the commit time of every row's
+	// transaction − created_at: the latency to the moment the row became
+	// visible. It fails with ErrNoCommitTimes where the database does not
+	// keep commit times; the report then says so.
+	CommitLatencies func(ctx context.Context, each func(time.Duration)) error
 }
+
+// ErrNoCommitTimes is what CommitLatencies returns when the database keeps
+// no commit times (PostgreSQL's track_commit_timestamp is off).
+var ErrNoCommitTimes = errors.New("the database keeps no commit times")
 
 // E2EReport is the result of the end-to-end bench.
 type E2EReport struct {
@@ -28,10 +39,22 @@ type E2EReport struct {
 	ProducedPerSec  float64 `json:"produced_per_sec"`
 	StoredPerSec    float64 `json:"stored_per_sec"`
 	MaxLag          int64   `json:"max_lag"`
-	Latency         Latency `json:"latency_ms"`
-	LatencyCount    int64   `json:"latency_samples"`
-	Machine         Machine `json:"machine"`
+	// Latency is created_at to the commit that made the row visible, when
+	// the database keeps commit times (LatencyTo says which).
+	Latency      Latency `json:"latency_ms"`
+	LatencyTo    string  `json:"latency_to"`
+	LatencyCount int64   `json:"latency_samples"`
+	// LatencyToTxStart is created_at to processed_at, the start of the
+	// row's transaction: it leaves out the write and the commit.
+	LatencyToTxStart Latency `json:"latency_to_transaction_start_ms"`
+	Machine          Machine `json:"machine"`
 }
+
+// What E2EReport.Latency is measured to.
+const (
+	LatencyToCommit  = "commit"
+	LatencyToTxStart = "transaction start (track_commit_timestamp is off)"
+)
 
 // RunE2E consumes while producing, then reads every stored row's latency.
 func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2ESteps, phase func(string)) (E2EReport, error) {
@@ -68,10 +91,20 @@ func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2E
 	if phase != nil {
 		phase("reading latencies back from PostgreSQL")
 	}
-	h := NewHistogram()
-	if err := steps.Latencies(ctx, h.Record); err != nil {
+	txStart := NewHistogram()
+	if err := steps.Latencies(ctx, txStart.Record); err != nil {
 		return r, fmt.Errorf("latencies: %w", err)
 	}
-	r.Latency, r.LatencyCount = h.Summary(), h.Count()
+	r.LatencyToTxStart = txStart.Summary()
+	commit := NewHistogram()
+	err := steps.CommitLatencies(ctx, commit.Record)
+	switch {
+	case err == nil:
+		r.Latency, r.LatencyTo, r.LatencyCount = commit.Summary(), LatencyToCommit, commit.Count()
+	case errors.Is(err, ErrNoCommitTimes):
+		r.Latency, r.LatencyTo, r.LatencyCount = txStart.Summary(), LatencyToTxStart, txStart.Count()
+	default:
+		return r, fmt.Errorf("commit latencies: %w", err)
+	}
 	return r, nil
 }

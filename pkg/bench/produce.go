@@ -47,6 +47,8 @@ type ProduceReport struct {
 	RecordsPerSec float64 `json:"records_per_sec"`
 	MBPerSec      float64 `json:"mb_per_sec"`
 	Latency       Latency `json:"latency_ms"`
+	// CPU is this process's CPU time over the measured records.
+	CPU CPU `json:"cpu"`
 }
 
 // KafkaLine renders the report as kafka-producer-perf-test's line:
@@ -158,8 +160,10 @@ func finish(r *ProduceReport, d time.Duration) {
 // opts.Pace, waits for every delivery, and returns the measured report.
 // It stops early, still flushing, when ctx is cancelled.
 func RunProduce(ctx context.Context, s Sender, payload Payload, rec *Recorder, opts ProduceOptions) (ProduceReport, error) {
+	var cpu cpuMark
 	if opts.Warmup == 0 {
 		rec.endWarmup()
+		cpu = markCPU()
 	}
 	stopWindows := windows(rec, opts)
 	defer stopWindows()
@@ -174,6 +178,7 @@ func RunProduce(ctx context.Context, s Sender, payload Payload, rec *Recorder, o
 		}
 		if i+1 == opts.Warmup {
 			rec.endWarmup()
+			cpu = markCPU()
 		}
 		if opts.Sent != nil {
 			opts.Sent(i + 1)
@@ -183,7 +188,9 @@ func RunProduce(ctx context.Context, s Sender, payload Payload, rec *Recorder, o
 		return rec.Total(), fmt.Errorf("flush: %w", err)
 	}
 	stopWindows()
-	return rec.Total(), nil
+	r := rec.Total()
+	r.CPU = cpu.since(r.Records)
+	return r, nil
 }
 
 // windows reports a window every opts.Window until stopped; stopping twice

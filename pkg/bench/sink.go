@@ -44,7 +44,10 @@ type SinkReport struct {
 	RatioToRawCopy float64 `json:"ratio_to_raw_copy"`
 	BacklogSeconds float64 `json:"backlog_seconds"`
 	RawRowsCopied  int64   `json:"raw_copy_rows"`
-	Machine        Machine `json:"machine"`
+	// CPU is this process's CPU time while draining (the database's is not
+	// in it).
+	CPU     CPU     `json:"cpu"`
+	Machine Machine `json:"machine"`
 }
 
 // RunSink produces a backlog, drains it through the consume path, counts
@@ -66,10 +69,12 @@ func RunSink(ctx context.Context, n int64, steps SinkSteps, phase func(string)) 
 	r.BacklogSeconds = round3(time.Since(t).Seconds())
 
 	say("draining through the consume path")
+	cpu := markCPU()
 	d, err := steps.Drain(ctx)
 	if err != nil {
 		return r, fmt.Errorf("drain: %w", err)
 	}
+	r.CPU = cpu.since(d.Rows)
 	r.Rows, r.Batches = d.Rows, d.Batches
 	r.JoinSeconds, r.Seconds = round3(d.Join.Seconds()), round3(d.Write.Seconds())
 	if d.Write > 0 {

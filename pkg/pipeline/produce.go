@@ -223,13 +223,21 @@ func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func
 // perSecond ≤ 0 it never waits. The bucket holds 50 ms worth of tokens, so
 // a stall of the caller (a GC pause, a busy CPU) is caught up instead of
 // lost: over a long run the rate does not drift below the target. It
-// starts empty, so the run does not open with a burst.
+// starts with one token, so the run does not open with a burst but its
+// first call goes at once: R calls per second for D seconds let R·D calls
+// through, the first at 0 and the last at D − 1/R.
 func Pacer(perSecond float64) func(context.Context) error {
 	if perSecond <= 0 {
 		return func(context.Context) error { return nil }
 	}
+	l := pacerLimiter(perSecond, time.Now())
+	return func(ctx context.Context) error { return l.Wait(ctx) }
+}
+
+// pacerLimiter is Pacer's token bucket, as it stands at start.
+func pacerLimiter(perSecond float64, start time.Time) *rate.Limiter {
 	burst := max(1, int(perSecond/20))
 	l := rate.NewLimiter(rate.Limit(perSecond), burst)
-	l.AllowN(time.Now(), burst)
-	return func(ctx context.Context) error { return l.Wait(ctx) }
+	l.AllowN(start, burst-1)
+	return l
 }

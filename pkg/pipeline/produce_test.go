@@ -248,3 +248,30 @@ func testCluster(t *testing.T) kafka.Cluster {
 		Logger:   testenv.Logger(t),
 	}
 }
+
+// TestPacerLetsRateTimesDurationThrough: R calls per second for D seconds
+// are R·D calls, the first at once. The caller is simulated on the
+// limiter's own clock, each call made exactly when its wait ends, so the
+// count does not depend on the machine's speed.
+func TestPacerLetsRateTimesDurationThrough(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		rate     float64
+		duration time.Duration
+	}{{10, 10 * time.Second}, {50, time.Second}, {200, 1500 * time.Millisecond}, {1000, 60 * time.Second}} {
+		start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+		l := pacerLimiter(tt.rate, start)
+		now, n := start, 0
+		for {
+			wait := l.ReserveN(now, 1).DelayFrom(now)
+			if !now.Add(wait).Before(start.Add(tt.duration)) {
+				break // the run ends at start+duration, as the context's deadline does
+			}
+			now = now.Add(wait)
+			n++
+		}
+		if want := int(tt.rate * tt.duration.Seconds()); n != want {
+			t.Errorf("rate %g for %v: %d calls, want %d", tt.rate, tt.duration, n, want)
+		}
+	}
+}

@@ -89,3 +89,35 @@ func (db *DB) Latencies(ctx context.Context, each func(time.Duration)) error {
 	}
 	return nil
 }
+
+// CommitLatencies calls each with the commit time of every row's
+// transaction (pg_xact_commit_timestamp of its xmin) − created_at: the
+// end-to-end latency to the moment the row became visible to readers. It
+// needs track_commit_timestamp = on; ok is false (and each is not called)
+// when the server keeps no commit times.
+func (db *DB) CommitLatencies(ctx context.Context, each func(time.Duration)) (ok bool, err error) {
+	var on string
+	if err := db.pool.QueryRow(ctx, "SHOW track_commit_timestamp").Scan(&on); err != nil {
+		return false, fmt.Errorf("read commit latencies: %w", describe(err))
+	}
+	if on != "on" {
+		return false, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT (extract(epoch FROM pg_xact_commit_timestamp(xmin) - created_at) * 1000000)::bigint
+		FROM orders WHERE pg_xact_commit_timestamp(xmin) IS NOT NULL`)
+	if err != nil {
+		return false, fmt.Errorf("read commit latencies: %w", describe(err))
+	}
+	defer rows.Close()
+	var us int64
+	for rows.Next() {
+		if err := rows.Scan(&us); err != nil {
+			return false, fmt.Errorf("read commit latencies: %w", describe(err))
+		}
+		each(time.Duration(us) * time.Microsecond)
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("read commit latencies: %w", describe(err))
+	}
+	return true, nil
+}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
@@ -58,14 +59,12 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, hopts))
 }
 
-// isTerminal reports whether w is a character device such as a terminal.
+// isTerminal reports whether w is a terminal. Not any character device:
+// /dev/null is one, and a run redirected there must not get a live view or
+// text logs meant for a person.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // kafkaCluster is the Kafka cluster of this invocation, as configured.

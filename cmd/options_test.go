@@ -1,0 +1,140 @@
+package cmd
+
+import (
+	"io"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/pipeline"
+)
+
+// loaded parses args with foodpipe's own command tree and loads the
+// configuration the way RunE does, with no I/O beyond the environment: it
+// returns what every command's optionsFrom builds its options from.
+func loaded(t *testing.T, env map[string]string, args ...string) (*App, *env) {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", home)
+	t.Chdir(home) // no ./foodpipe.yaml
+	for _, k := range []string{"FOODPIPE_CONFIG", "FOODPIPE_OUTPUT", "FOODPIPE_BROKERS", "FOODPIPE_DATABASE_URL"} {
+		t.Setenv(k, "")
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	app := &App{Version: "test", Migrations: fstest.MapFS{}, Stdout: io.Discard, Stderr: io.Discard}
+	c, rest, err := newRootCmd(app).Find(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.ParseFlags(rest); err != nil {
+		t.Fatal(err)
+	}
+	e, err := app.load(c)
+	if err != nil {
+		t.Fatalf("load %v: %v", args, err)
+	}
+	return app, e
+}
+
+func TestConsumeOptions(t *testing.T) {
+	app, e := loaded(t, map[string]string{"FOODPIPE_SESSION_TIMEOUT": "7s"},
+		"consume", "--topic", "pizza", "--group", "g1", "--instance-id", "c-1", "--batch-rows", "700",
+		"--batch-bytes", "65536", "--fetch-max-bytes", "4096", "--lock-timeout", "2s", "--offset-out-of-range", "latest",
+		"--heartbeat-interval", "2s", "--rebalance-timeout", "40s", "--progress-interval", "1s",
+		"--database-url", "postgres://u@db/x", "--output", "json", "--brokers", "k1:9092,k2:9092")
+	o := consumeOptionsFrom(app, e)
+	want := pipeline.Options{
+		Topic: "pizza", DLQTopic: "pizza.dlq", Group: "g1", InstanceID: "c-1",
+		BatchRows: 700, BatchBytes: 65536, FetchMaxBytes: 4096,
+		SessionTimeout: 7 * time.Second, HeartbeatInterval: 2 * time.Second, RebalanceTimeout: 40 * time.Second,
+		OutOfRange: pipeline.OutOfRangeLatest, RetryMin: 100 * time.Millisecond, RetryMax: 30 * time.Second,
+		StopGrace: 4 * time.Second, ProgressInterval: time.Second,
+	}
+	if got := o.consume; got.Topic != want.Topic || got.DLQTopic != want.DLQTopic || got.Group != want.Group ||
+		got.InstanceID != want.InstanceID || got.BatchRows != want.BatchRows || got.BatchBytes != want.BatchBytes ||
+		got.FetchMaxBytes != want.FetchMaxBytes || got.SessionTimeout != want.SessionTimeout ||
+		got.HeartbeatInterval != want.HeartbeatInterval || got.RebalanceTimeout != want.RebalanceTimeout ||
+		got.OutOfRange != want.OutOfRange || got.RetryMin != want.RetryMin || got.RetryMax != want.RetryMax ||
+		got.StopGrace != want.StopGrace || got.ProgressInterval != want.ProgressInterval {
+		t.Errorf("pipeline options\n got %+v\nwant %+v", got, want)
+	}
+	if o.lockWait != 2*time.Second || o.pg.DatabaseURL != "postgres://u@db/x" || o.output != "json" {
+		t.Errorf("lock wait %v, database %q, output %q", o.lockWait, o.pg.DatabaseURL, o.output)
+	}
+	if b := o.cluster.Config.Brokers; len(b) != 2 || b[0] != "k1:9092" || o.cluster.ClientID != "foodpipe/test" {
+		t.Errorf("cluster %+v", o.cluster)
+	}
+	// --dlq-topic wins over <topic>.dlq.
+	app, e = loaded(t, nil, "consume", "--topic", "pizza", "--dlq-topic", "pizza-dead")
+	if got := consumeOptionsFrom(app, e).consume.DLQTopic; got != "pizza-dead" {
+		t.Errorf("--dlq-topic: %q", got)
+	}
+}
+
+func TestProduceOptions(t *testing.T) {
+	app, e := loaded(t, map[string]string{"FOODPIPE_RATE": "40"},
+		"produce", "--count", "12", "--duration", "3s", "--seed", "9", "--customers", "5", "--acks", "leader",
+		"--linger", "0s", "--flush-timeout", "2s", "--progress-interval", "0", "--topic", "t")
+	o := produceOptionsFrom(app, e)
+	p := o.produce
+	if p.Rate != 40 || p.Count != 12 || p.Duration != 3*time.Second || p.FlushTimeout != 2*time.Second || p.ProgressInterval != 0 {
+		t.Errorf("produce options %+v", p)
+	}
+	if o.seed != 9 || o.customers != 5 || o.topic != "t" || o.producer.Acks != "leader" || o.producer.Linger != 0 {
+		t.Errorf("seed %d, customers %d, topic %q, producer %+v", o.seed, o.customers, o.topic, o.producer)
+	}
+}
+
+func TestTopicsInitOptions(t *testing.T) {
+	app, e := loaded(t, nil, "topics", "init", "--topic", "t", "--partitions", "6", "--replication-factor", "3",
+		"--retention", "24h", "--add-partitions")
+	o := topicsInitOptionsFrom(app, e)
+	if len(o.specs) != 2 || !o.addPartitions {
+		t.Fatalf("options %+v", o)
+	}
+	orders, dlq := o.specs[0], o.specs[1]
+	if orders.Name != "t" || orders.Partitions != 6 || orders.ReplicationFactor != 3 ||
+		orders.Configs["retention.ms"] != "86400000" || orders.Configs["min.insync.replicas"] != "2" {
+		t.Errorf("orders topic %+v", orders)
+	}
+	if dlq.Name != "t.dlq" || dlq.RoomFor != "t" || dlq.Configs["retention.ms"] != "2592000000" {
+		t.Errorf("dead-letter topic %+v", dlq)
+	}
+}
+
+func TestDBOptions(t *testing.T) {
+	for _, args := range [][]string{{"db", "migrate"}, {"db", "status"}} {
+		app, e := loaded(t, map[string]string{"FOODPIPE_DATABASE_URL": "host=db user=u"}, append(args, "--db-timeout", "3s")...)
+		o := dbOptionsFrom(app, e)
+		if o.pg.DatabaseURL != "host=db user=u" || o.pg.ConnectTimeout != 3*time.Second || o.migrations == nil {
+			t.Errorf("%v: %+v", args, o)
+		}
+	}
+}
+
+func TestBenchOptions(t *testing.T) {
+	app, e := loaded(t, nil, "bench", "produce", "--records", "1000", "--warmup-records", "10", "--record-size", "512",
+		"--throughput", "500", "--keep", "--partitions", "6")
+	p := benchProduceOptionsFrom(app, e)
+	if p.bench.Records != 1000 || p.bench.WarmupRecords != 10 || p.bench.RecordSize != 512 || p.bench.Throughput != 500 ||
+		!p.sandbox.Keep || p.sandbox.Topics.Partitions != 6 || p.sandbox.DeadLetters || p.sandbox.Postgres != nil {
+		t.Errorf("bench produce options %+v", p)
+	}
+
+	app, e = loaded(t, nil, "bench", "sink", "--records", "2000", "--batch-rows", "100", "--database-url", "postgres://u@db/x")
+	s := benchSinkOptionsFrom(app, e)
+	if s.records != 2000 || s.consume.BatchRows != 100 || !s.sandbox.DeadLetters || !s.sandbox.RawTable ||
+		s.sandbox.Postgres == nil || s.sandbox.Postgres.DatabaseURL != "postgres://u@db/x" {
+		t.Errorf("bench sink options %+v", s)
+	}
+
+	app, e = loaded(t, nil, "bench", "e2e", "--rate", "1000", "--duration", "1m", "--linger", "5ms")
+	x := benchE2EOptionsFrom(app, e)
+	if x.generator.Rate != 1000 || x.generator.Duration != time.Minute || x.producer.Linger != 5*time.Millisecond ||
+		x.sandbox.RawTable || !x.sandbox.DeadLetters {
+		t.Errorf("bench e2e options %+v", x)
+	}
+}
