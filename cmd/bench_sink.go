@@ -16,15 +16,16 @@ import (
 )
 
 type benchSinkOptions struct {
-	cluster  kafka.Cluster
-	sandbox  pipeline.SandboxOptions
-	producer config.KafkaProducer
-	consume  pipeline.Options
-	records  int64
-	seed     int64
-	output   string
-	log      *slog.Logger
-	stderr   io.Writer
+	cluster     kafka.Cluster
+	metricsAddr string
+	sandbox     pipeline.SandboxOptions
+	producer    config.KafkaProducer
+	consume     pipeline.Options
+	records     int64
+	seed        int64
+	output      string
+	log         *slog.Logger
+	stderr      io.Writer
 }
 
 func newBenchSinkCmd(app *App) *cobra.Command {
@@ -49,7 +50,7 @@ leave out the group join, reported apart.`,
 		},
 	}
 	config.AddFlags(c.Flags(), "records", "keep", "partitions", "seed", "batch-rows", "batch-bytes",
-		"fetch-max-bytes", "output")
+		"fetch-max-bytes", "metrics-addr", "output")
 	return c
 }
 
@@ -58,7 +59,8 @@ func benchSinkOptionsFrom(app *App, e *env) benchSinkOptions {
 	consume := pipelineOptions(cfg)
 	consume.ProgressInterval = 200 * time.Millisecond
 	return benchSinkOptions{
-		cluster: app.kafkaCluster(e),
+		cluster:     app.kafkaCluster(e),
+		metricsAddr: cfg.Log.MetricsAddr,
 		sandbox: pipeline.SandboxOptions{Topics: cfg.Topics, DeadLetters: true, Postgres: &cfg.Postgres,
 			Migrations: app.Migrations, RawTable: true, Keep: cfg.Bench.Keep},
 		producer: cfg.KafkaProducer,
@@ -72,6 +74,17 @@ func benchSinkOptionsFrom(app *App, e *env) benchSinkOptions {
 }
 
 func runBenchSink(ctx context.Context, out io.Writer, o benchSinkOptions) error {
+	// With --metrics-addr the drain is observed as consume is: what
+	// metrics cost shows next to a run without.
+	m, stopMetrics, err := serveMetrics(ctx, o.metricsAddr, o.log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	if m != nil {
+		o.cluster.Metrics = m.Registry
+		o.consume.Observer = m
+	}
 	sb, err := pipeline.NewSandbox(ctx, o.cluster, pipeline.SandboxName(time.Now()), o.sandbox)
 	if err != nil {
 		return err

@@ -19,13 +19,14 @@ import (
 )
 
 type consumeOptions struct {
-	cluster    kafka.Cluster
-	pg         config.Postgres
-	lockWait   time.Duration
-	consume    pipeline.Options
-	migrations fs.FS
-	output     string
-	log        *slog.Logger
+	cluster     kafka.Cluster
+	metricsAddr string
+	pg          config.Postgres
+	lockWait    time.Duration
+	consume     pipeline.Options
+	migrations  fs.FS
+	output      string
+	log         *slog.Logger
 }
 
 func newConsumeCmd(app *App) *cobra.Command {
@@ -62,19 +63,20 @@ commits, leaves the group and prints the summary; a second signal exits at once.
 	}
 	config.AddFlags(c.Flags(), "group", "instance-id", "dlq-topic", "batch-rows", "batch-bytes",
 		"fetch-max-bytes", "session-timeout", "heartbeat-interval", "rebalance-timeout", "lock-timeout",
-		"offset-out-of-range", "progress-interval", "output")
+		"offset-out-of-range", "progress-interval", "metrics-addr", "output")
 	return c
 }
 
 func consumeOptionsFrom(app *App, e *env) consumeOptions {
 	return consumeOptions{
-		cluster:    app.kafkaCluster(e),
-		pg:         e.cfg.Postgres,
-		lockWait:   e.cfg.Consume.LockTimeout,
-		consume:    pipelineOptions(e.cfg),
-		migrations: app.Migrations,
-		output:     e.cfg.Output,
-		log:        e.log,
+		cluster:     app.kafkaCluster(e),
+		metricsAddr: e.cfg.Log.MetricsAddr,
+		pg:          e.cfg.Postgres,
+		lockWait:    e.cfg.Consume.LockTimeout,
+		consume:     pipelineOptions(e.cfg),
+		migrations:  app.Migrations,
+		output:      e.cfg.Output,
+		log:         e.log,
 	}
 }
 
@@ -118,6 +120,11 @@ type consumeResult struct {
 }
 
 func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
+	m, stopMetrics, err := serveMetrics(ctx, opts.metricsAddr, opts.log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	db, err := store.Open(ctx, opts.pg, store.Options{AppName: "foodpipe consume", LockTimeout: opts.lockWait}, opts.log)
 	if err != nil {
 		return err
@@ -125,6 +132,11 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	defer db.Close()
 	if err := db.CheckMigrated(ctx, opts.migrations); err != nil {
 		return err
+	}
+	if m != nil {
+		m.WatchPool(db.PoolStats)
+		opts.cluster.Metrics = m.Registry
+		opts.consume.Observer = m
 	}
 	opts.consume.Started = func() {
 		opts.log.Info("consuming", "topic", opts.consume.Topic, "group", opts.consume.Group,

@@ -17,14 +17,15 @@ import (
 )
 
 type produceOptions struct {
-	cluster   kafka.Cluster
-	producer  config.KafkaProducer
-	topic     string
-	seed      int64
-	customers int
-	produce   pipeline.ProduceOptions
-	output    string
-	log       *slog.Logger
+	cluster     kafka.Cluster
+	metricsAddr string
+	producer    config.KafkaProducer
+	topic       string
+	seed        int64
+	customers   int
+	produce     pipeline.ProduceOptions
+	output      string
+	log         *slog.Logger
 }
 
 func newProduceCmd(app *App) *cobra.Command {
@@ -53,18 +54,19 @@ acknowledged; a second signal exits at once. Progress goes to stderr every
 	}
 	config.AddFlags(c.Flags(), "rate", "count", "duration", "seed", "customers",
 		"acks", "compression", "linger", "producer-batch-bytes", "max-buffered-records",
-		"delivery-timeout", "flush-timeout", "progress-interval", "output")
+		"delivery-timeout", "flush-timeout", "progress-interval", "metrics-addr", "output")
 	return c
 }
 
 func produceOptionsFrom(app *App, e *env) produceOptions {
 	cfg := e.cfg
 	return produceOptions{
-		cluster:   app.kafkaCluster(e),
-		producer:  cfg.KafkaProducer,
-		topic:     cfg.Kafka.Topic,
-		seed:      cfg.Generator.Seed,
-		customers: cfg.Generator.Customers,
+		cluster:     app.kafkaCluster(e),
+		metricsAddr: cfg.Log.MetricsAddr,
+		producer:    cfg.KafkaProducer,
+		topic:       cfg.Kafka.Topic,
+		seed:        cfg.Generator.Seed,
+		customers:   cfg.Generator.Customers,
 		produce: pipeline.ProduceOptions{
 			Rate:             cfg.Generator.Rate,
 			Count:            cfg.Generator.Count,
@@ -93,6 +95,15 @@ func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
 	gen, err := pipeline.NewGenerator(opts.seed, opts.customers)
 	if err != nil {
 		return err
+	}
+	m, stopMetrics, err := serveMetrics(ctx, opts.metricsAddr, opts.log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	if m != nil {
+		opts.cluster.Metrics = m.Registry
+		opts.produce.Observer = m
 	}
 	opts.produce.Started = func() {
 		opts.log.Info("producing", "topic", opts.topic, "rate", opts.produce.Rate, "count", opts.produce.Count,

@@ -18,7 +18,7 @@ import (
 type Config struct {
 	// Output selects how results are printed on stdout.
 	Output        string        `key:"output" usage:"result format on stdout: text or json"`
-	Log           Log           `section:"logging"`
+	Log           Log           `section:"logging and metrics"`
 	Kafka         Kafka         `section:"Kafka connection"`
 	Postgres      Postgres      `section:"PostgreSQL connection"`
 	KafkaProducer KafkaProducer `section:"Kafka producer tuning (produce and bench produce)"`
@@ -35,6 +35,7 @@ type Log struct {
 	Level            string        `key:"log-level" usage:"log level: debug, info, warn or error"`
 	Format           string        `key:"log-format" usage:"log format: auto (text on a terminal, json otherwise), text or json"`
 	ProgressInterval time.Duration `key:"progress-interval" usage:"how often a progress line is logged (0: never)"`
+	MetricsAddr      string        `key:"metrics-addr" usage:"serve Prometheus /metrics, /healthz and /readyz on this host:port, e.g. 127.0.0.1:9464 (empty: off)"`
 }
 
 // Kafka holds what every Kafka client of foodpipe needs to connect.

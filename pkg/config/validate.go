@@ -23,6 +23,7 @@ func (c *Config) Validate() error {
 		oneOf("log-level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error"),
 		oneOf("log-format", c.Log.Format, "auto", "text", "json"),
 		atLeast("progress-interval", c.Log.ProgressInterval, 0),
+		optional(c.Log.MetricsAddr, func() error { return listenAddr("metrics-addr", c.Log.MetricsAddr) }),
 
 		brokers(c.Kafka.Brokers),
 		topicName("topic", c.Kafka.Topic),
@@ -182,4 +183,16 @@ func normaliseAcks(a string) string {
 		return "none"
 	}
 	return a
+}
+
+// listenAddr accepts host:port or :port, port 0 to 65535 (0: any free one).
+func listenAddr(key, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return invalid(key, addr, "want host:port or :port")
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return invalid(key, addr, "port must be a number from 0 to 65535")
+	}
+	return nil
 }

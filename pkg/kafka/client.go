@@ -12,15 +12,18 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/twmb/franz-go/plugin/kprom"
 	"github.com/twmb/franz-go/plugin/kslog"
 
 	"github.com/foodpipe/foodpipe/internal/reach"
@@ -34,6 +37,8 @@ type Cluster struct {
 	Config   config.Kafka
 	ClientID string // foodpipe/<version>, so brokers' logs and quotas can tell us apart
 	Logger   *slog.Logger
+	// Metrics, when set, gets every client's series from franz-go's kprom.
+	Metrics prometheus.Registerer
 }
 
 // options returns the connection options shared by every client.
@@ -103,10 +108,26 @@ func saslMechanism(cfg config.Kafka) (sasl.Mechanism, error) {
 // until the cluster answers, at most ConnectTimeout. A client that cannot
 // reach the cluster is closed and reported in one line naming the brokers.
 func (c Cluster) newClient(ctx context.Context, extra ...kgo.Opt) (*kgo.Client, error) {
+	return c.newClientAs(ctx, "other", extra...)
+}
+
+// clientSeq numbers the clients of this process, so that each one's
+// Kafka series carry a label of their own.
+var clientSeq atomic.Int64
+
+// newClientAs is newClient for a client in a role (consumer, producer,
+// dead_letters, admin): with Metrics set, franz-go's kprom series of the
+// client carry the label client="<role>-<n>".
+func (c Cluster) newClientAs(ctx context.Context, role string, extra ...kgo.Opt) (*kgo.Client, error) {
 	log := &quietLogger{Logger: kslog.New(c.Logger.With("component", "franz-go"))}
 	opts, err := c.options(log)
 	if err != nil {
 		return nil, err
+	}
+	if c.Metrics != nil {
+		label := role + "-" + strconv.FormatInt(clientSeq.Add(1), 10)
+		opts = append(opts, kgo.WithHooks(kprom.NewMetrics("foodpipe", kprom.Subsystem("kafka"),
+			kprom.Registerer(c.Metrics), kprom.WithStaticLabel(prometheus.Labels{"client": label}))))
 	}
 	cl, err := kgo.NewClient(append(opts, extra...)...)
 	if err != nil {

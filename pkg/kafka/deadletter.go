@@ -72,7 +72,7 @@ func NewDeadLetterWriter(ctx context.Context, cluster Cluster, topic, group stri
 	if err != nil {
 		return nil, err
 	}
-	cl, err = cluster.newClient(ctx,
+	cl, err = cluster.newClientAs(ctx, "dead_letters",
 		kgo.DefaultProduceTopic(topic),
 		// The whole dead-letter topic's limit: a large bad record keeps its
 		// bytes whenever the topic can hold it.

@@ -109,7 +109,7 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 		// same partitions back without a rebalance.
 		kopts = append(kopts, kgo.InstanceID(opts.InstanceID))
 	}
-	cl, err := cluster.newClient(ctx, kopts...)
+	cl, err := cluster.newClientAs(ctx, "consumer", kopts...)
 	if err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer,
 	if err != nil {
 		return nil, err
 	}
-	cl, err := cluster.newClient(ctx, kopts...)
+	cl, err := cluster.newClientAs(ctx, "producer", kopts...)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func NewAdmin(ctx context.Context, cluster Cluster) (*Admin, error) {
 	// franz-go spaces metadata requests at least 5s apart by default; an
 	// admin that creates a topic and then waits for it to be served would
 	// sit out those 5s twice per topic.
-	cl, err := cluster.newClient(ctx, kgo.MetadataMinAge(100*time.Millisecond))
+	cl, err := cluster.newClientAs(ctx, "admin", kgo.MetadataMinAge(100*time.Millisecond))
 	if err != nil {
 		return nil, err
 	}

@@ -65,6 +65,8 @@ type Options struct {
 	Progress         func(Stats)
 	// Started, if set, is called once connected.
 	Started func()
+	// Observer, if set, is told what the consumer does (metrics, health).
+	Observer Observer
 }
 
 // Stats counts what this consumer did.
@@ -108,6 +110,11 @@ type consumer struct {
 	wake   context.CancelFunc   // interrupts the reader's poll
 	acked  map[position]bool    // dead letters acknowledged, not yet committed past
 	stats  Stats
+	// joined and outage make readiness: joined the group, and what is
+	// failing ("" for nothing).
+	joined bool
+	outage string
+	obs    Observer
 }
 
 // position names one record.
@@ -130,7 +137,12 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		acked: map[position]bool{},
 		stats: Stats{DeadLettered: map[string]int64{}, Offsets: map[int32]int64{}},
 		bg:    context.WithoutCancel(ctx),
+		obs:   opts.Observer,
 	}
+	if c.obs == nil {
+		c.obs = nopObserver{}
+	}
+	c.obs.Ready(false, "joining the group")
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	c.fail = func(err error) { cancel(err) }
@@ -174,6 +186,30 @@ func mergeDone(a, b context.Context) context.Context {
 	stop := context.AfterFunc(b, cancel)
 	context.AfterFunc(ctx, func() { stop() })
 	return ctx
+}
+
+// setOutage records what is failing ("" when it works again) and tells
+// the observer whether the consumer is ready.
+func (c *consumer) setOutage(what string) {
+	c.mu.Lock()
+	changed := c.outage != what
+	c.outage = what
+	ready, reason := c.readiness()
+	c.mu.Unlock()
+	if changed {
+		c.obs.Ready(ready, reason)
+	}
+}
+
+// readiness is whether the consumer does its job, and why not; c.mu is held.
+func (c *consumer) readiness() (bool, string) {
+	switch {
+	case !c.joined:
+		return false, "joining the group"
+	case c.outage != "":
+		return false, c.outage
+	}
+	return true, ""
 }
 
 // storedOffsets returns the stored offsets of the partitions we own.

@@ -30,6 +30,9 @@ type partition struct {
 	// topicID is the topic's id to store with the offsets ("" unknown).
 	topicID string
 	epoch   int64
+	// assigned is the epoch the assignment gave: while epoch is still it,
+	// the partition has not been moved since the group handed it over.
+	assigned int64
 	// fresh is set while nothing was written in this epoch: the first
 	// record may then lie beyond next when the broker holds none between
 	// (transaction markers, aborted records).
@@ -63,13 +66,16 @@ func (c *consumer) assigned(ctx context.Context, parts []int32) (map[int32]int64
 	}
 	out := make(map[int32]int64, len(parts))
 	c.mu.Lock()
+	c.joined = true
+	ready, reason := c.readiness()
 	for _, p := range parts {
 		s := starts[p]
 		c.epochs++
-		c.parts[p] = &partition{stored: s.stored, next: s.next, topicID: s.topicID, epoch: c.epochs, fresh: true}
+		c.parts[p] = &partition{stored: s.stored, next: s.next, topicID: s.topicID, epoch: c.epochs, assigned: c.epochs, fresh: true}
 		out[p] = s.next
 	}
 	c.mu.Unlock()
+	c.obs.Ready(ready, reason)
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "group", c.opts.Group, "partitions", parts,
 		"start_offsets", fmtOffsets(out))
 	return out, nil

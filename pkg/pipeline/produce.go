@@ -29,6 +29,8 @@ type ProduceOptions struct {
 	Progress         func(ProduceStats)
 	// Started, if set, is called once connected, before the first order.
 	Started func()
+	// Observer, if set, is told of every delivery (metrics, readiness).
+	Observer ProduceObserver
 }
 
 // ProduceStats counts what was produced. Only acknowledged orders count as
@@ -61,6 +63,7 @@ const maxFailureLogs = 20
 // broker acknowledged and recycles the value buffers.
 type orderCounter struct {
 	log        *slog.Logger
+	obs        ProduceObserver
 	produced   atomic.Int64
 	failed     atomic.Int64
 	mu         sync.Mutex
@@ -71,6 +74,9 @@ type orderCounter struct {
 }
 
 func (c *orderCounter) delivered(d kafka.Delivery) {
+	if c.obs != nil {
+		c.obs.Delivered(d.Err)
+	}
 	if d.Err != nil {
 		c.failed.Add(1)
 		c.mu.Lock()
@@ -136,7 +142,7 @@ func orderID(value []byte) string {
 // as produced. The error is ErrNotDelivered when any order failed, or the
 // connection error when Kafka could not be reached at start.
 func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaProducer, topic string, src order.Source, opts ProduceOptions) (ProduceStats, error) {
-	c := &orderCounter{log: cluster.Logger, partitions: map[int32]int64{}}
+	c := &orderCounter{log: cluster.Logger, obs: opts.Observer, partitions: map[int32]int64{}}
 	p, err := kafka.NewProducer(ctx, cluster, cfg, kafka.ProducerOptions{Topic: topic, Headers: order.WireHeaders, OnDelivery: c.delivered})
 	if err != nil {
 		return ProduceStats{}, err

@@ -38,15 +38,18 @@ func (c *consumer) measureLag(ctx context.Context) {
 		return // the broker is away: keep the last figure
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	var lag int64
+	per := make(map[int32]int64, len(c.parts))
 	for p, ps := range c.parts {
 		if b, ok := bounds[p]; ok {
-			lag += max(b.End-ps.next, 0)
+			per[p] = max(b.End-ps.next, 0)
+			lag += per[p]
 		}
 	}
 	c.stats.Lag = lag
 	c.stats.MaxLag = max(c.stats.MaxLag, lag)
+	c.mu.Unlock()
+	c.obs.Lag(per)
 }
 
 func (c *consumer) snapshot() Stats {

@@ -121,13 +121,23 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 	c.mu.Lock()
 	c.wake = nil
 	after := c.epochMap()
+	// A partition the group handed over during the poll, and not moved
+	// since, has only records read from where the assignment put it: it
+	// was not ours when the poll began, so nothing of an older position
+	// could be buffered.
+	fresh := map[int32]bool{}
+	for p, ps := range c.parts {
+		if _, owned := before[p]; !owned && ps.epoch == ps.assigned {
+			fresh[p] = true
+		}
+	}
 	c.mu.Unlock()
 	clear(b.epochs)
 	if b.epochs == nil {
 		b.epochs = map[int32]int64{}
 	}
 	for p, e := range after {
-		if before[p] == e {
+		if before[p] == e || fresh[p] {
 			b.epochs[p] = e
 		}
 	}
@@ -141,6 +151,7 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 		}
 	}
 	if len(b.records) > 0 {
+		c.obs.Consumed(len(b.records))
 		c.mu.Lock()
 		if c.stats.FirstRecords == 0 {
 			c.stats.FirstRecords = time.Since(c.start)

@@ -16,6 +16,9 @@ func (c *consumer) retry(ctx context.Context, what string, f func(context.Contex
 		err := f(ctx)
 		switch {
 		case err == nil:
+			if attempt > 0 {
+				c.setOutage("")
+			}
 			return nil
 		case ctx.Err() != nil:
 			return context.Cause(ctx)
@@ -26,6 +29,8 @@ func (c *consumer) retry(ctx context.Context, what string, f func(context.Contex
 		}
 		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
 		c.log.Warn(what+" failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(), "err", err)
+		c.obs.Retrying(what, err)
+		c.setOutage(what + " failing: retrying")
 		if err := sleep(ctx, d); err != nil {
 			return err
 		}

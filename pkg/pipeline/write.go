@@ -104,6 +104,9 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		switch {
 		case err == nil:
 			c.committed(&w, res)
+			if attempt > 0 {
+				c.setOutage("")
+			}
 			return nil
 		case errors.As(err, &fenced):
 			parts := make([]int32, len(fenced.Partitions))
@@ -128,6 +131,8 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
 		c.log.Warn("storing batch failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(),
 			"records", len(w.orders)+len(w.dead), "err", err)
+		c.obs.Retrying("store batch", err)
+		c.setOutage("storing batches failing: retrying")
 		if err := sleep(ctx, d); err != nil {
 			return nil
 		}
@@ -144,6 +149,9 @@ type work struct {
 	parts   map[int32]*partition // the states the offsets were computed from
 	// rejected are the orders PostgreSQL refused, filled in by write.
 	rejected []kafka.DeadLetter
+	// took is how long the write took to its commit, at when it committed.
+	took time.Duration
+	at   time.Time
 }
 
 // prepare keeps the records of partitions we own, polled in their current
@@ -231,6 +239,9 @@ func (c *consumer) write(ctx context.Context, w *work) (store.WriteResult, error
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.opts.StopGrace, cancel) })
 	defer stop()
+	began := time.Now()
+	c.obs.Writing(began)
+	defer c.obs.Writing(time.Time{})
 
 	res, err := c.sink.WriteBatch(wctx, c.opts.Group, w.orders, w.offsets, func(rejected []store.Rejected) error {
 		w.rejected = w.rejected[:0]
@@ -239,6 +250,8 @@ func (c *consumer) write(ctx context.Context, w *work) (store.WriteResult, error
 		}
 		return c.deadLetter(wctx, append(slices.Clip(w.rejected), w.dead...))
 	})
+	w.at = time.Now()
+	w.took = w.at.Sub(began)
 	return res, sinkError(err)
 }
 
@@ -279,10 +292,35 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	c.stats.Batches++
 	c.stats.LastCommit = time.Since(c.start)
 	c.mu.Unlock()
+	c.observeCommit(w, res)
 	// One line per transaction: the fault tests read these to prove that no
 	// offset range was ever stored twice and that each batch continues the
 	// previous one.
 	c.log.Debug("batch stored", "inserted", res.Inserted, "duplicates", res.Duplicates,
 		"dead_lettered", len(w.dead)+len(w.rejected), "offsets", w.offsets)
 	c.reader.Commit(c.bg, commit)
+}
+
+// observeCommit tells the observer of a committed batch.
+func (c *consumer) observeCommit(w *work, res store.WriteResult) {
+	dead := map[string]int{}
+	for _, d := range append(slices.Clip(w.rejected), w.dead...) {
+		dead[d.Class]++
+	}
+	orders := w.orders
+	if len(res.Rejected) > 0 {
+		// Refused orders were not stored: they have no latency.
+		refused := make(map[int]bool, len(res.Rejected))
+		for _, r := range res.Rejected {
+			refused[r.Index] = true
+		}
+		orders = make([]*order.Order, 0, len(w.orders))
+		for i, o := range w.orders {
+			if !refused[i] {
+				orders = append(orders, o)
+			}
+		}
+	}
+	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, DeadLetters: dead,
+		Records: len(w.orders) + len(w.dead), Took: w.took, At: w.at, Orders: orders})
 }

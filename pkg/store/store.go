@@ -184,3 +184,21 @@ func address(c *pgx.ConnConfig) string {
 	}
 	return net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
 }
+
+// PoolStats are the connection pool's figures, for metrics.
+type PoolStats struct {
+	Acquired, Idle, Max     int32
+	Acquires, EmptyAcquires int64
+	CanceledAcquires        int64
+	AcquireWait             time.Duration // in all, since the pool opened
+}
+
+// PoolStats reads the pool's figures now.
+func (db *DB) PoolStats() PoolStats {
+	s := db.pool.Stat()
+	return PoolStats{
+		Acquired: s.AcquiredConns(), Idle: s.IdleConns(), Max: s.MaxConns(),
+		Acquires: s.AcquireCount(), EmptyAcquires: s.EmptyAcquireCount(), CanceledAcquires: s.CanceledAcquireCount(),
+		AcquireWait: s.AcquireDuration(),
+	}
+}

@@ -1,0 +1,129 @@
+package metrics
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/foodpipe/foodpipe/pkg/pipeline"
+	"github.com/foodpipe/foodpipe/pkg/store"
+)
+
+// observed is a Metrics that saw one of everything.
+func observed(t *testing.T) *Metrics {
+	t.Helper()
+	m := New()
+	m.WatchPool(func() store.PoolStats { return store.PoolStats{Acquired: 1, Idle: 2, Max: 4, Acquires: 9} })
+	m.Delivered(nil)
+	m.Delivered(errors.New("broker gone"))
+	m.Consumed(12)
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	m.Committed(pipeline.Commit{Inserted: 9, Duplicates: 1, DeadLetters: map[string]int{order.ClassDecode: 2},
+		Records: 12, Took: 30 * time.Millisecond, At: at,
+		Orders: []*order.Order{{CreatedAt: at.Add(-50 * time.Millisecond)}, {CreatedAt: at.Add(-2 * time.Second)}}})
+	m.Retrying("store batch", errors.New("down"))
+	m.Lag(map[int32]int64{0: 5, 1: 7})
+	return m
+}
+
+// TestSeriesFollowTheConventions lints every series, foodpipe's, the
+// pool's, Go's and the process's, with client_golang's own linter.
+func TestSeriesFollowTheConventions(t *testing.T) {
+	m := observed(t)
+	problems, err := testutil.GatherAndLint(m.Registry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s: %s", p.Metric, p.Text)
+	}
+}
+
+func TestSeriesCountWhatHappened(t *testing.T) {
+	m := observed(t)
+	tests := []struct {
+		c    prometheus.Collector
+		want float64
+	}{
+		{m.produced, 1}, {m.failed, 1}, {m.consumed, 12}, {m.stored, 9}, {m.duplicates, 1},
+		{m.deadLetters.WithLabelValues("decode"), 2}, {m.transactions, 1},
+		{m.retries.WithLabelValues("store batch"), 1},
+		{m.lag.WithLabelValues("0"), 5}, {m.lag.WithLabelValues("1"), 7},
+	}
+	for i, tt := range tests {
+		if got := testutil.ToFloat64(tt.c); got != tt.want {
+			t.Errorf("series %d: %v, want %v", i, got, tt.want)
+		}
+	}
+	// A partition no longer owned loses its lag series.
+	m.Lag(map[int32]int64{1: 3})
+	if n := testutil.CollectAndCount(m.lag); n != 1 {
+		t.Errorf("%d lag series after partition 0 left, want 1", n)
+	}
+	// The latencies are created_at to the commit: 50 ms and 2 s.
+	want := `
+# HELP foodpipe_end_to_end_latency_seconds From an order's created_at to the commit that stored it.
+# TYPE foodpipe_end_to_end_latency_seconds histogram
+`
+	got, err := testutil.CollectAndFormat(m.latency, expfmt.TypeTextPlain, "foodpipe_end_to_end_latency_seconds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(got), strings.TrimPrefix(want, "\n")) || !strings.Contains(string(got), "foodpipe_end_to_end_latency_seconds_sum 2.05\n") ||
+		!strings.Contains(string(got), "foodpipe_end_to_end_latency_seconds_count 2\n") {
+		t.Errorf("latency histogram:\n%s", got)
+	}
+}
+
+func TestProbes(t *testing.T) {
+	m := New()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	m.Health.now = func() time.Time { return now }
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(body))
+	}
+	steps := []struct {
+		do           func()
+		path         string
+		code         int
+		reasonPrefix string
+	}{
+		{func() {}, "/readyz", 503, "starting"},
+		{func() { m.Ready(false, "joining the group") }, "/readyz", 503, "joining the group"},
+		{func() { m.Ready(true, "") }, "/readyz", 200, "ok"},
+		{func() { m.Ready(false, "storing batches failing: retrying") }, "/readyz", 503, "storing batches failing"},
+		{func() { m.Writing(now.Add(-time.Minute)) }, "/healthz", 200, "ok"},
+		{func() { m.Writing(now.Add(-3 * time.Minute)) }, "/healthz", 503, "a database write has been running for 3m0s"},
+		{func() { m.Writing(time.Time{}) }, "/healthz", 200, "ok"},
+		{func() { m.Delivered(errors.New("NOT_LEADER")) }, "/readyz", 503, "the broker is not accepting records: NOT_LEADER"},
+		{func() { m.Delivered(nil) }, "/readyz", 200, "ok"},
+	}
+	for i, s := range steps {
+		s.do()
+		code, reason := get(s.path)
+		if code != s.code || !strings.HasPrefix(reason, s.reasonPrefix) || strings.Contains(reason, "\n") {
+			t.Errorf("step %d: %s = %d %q, want %d %q…", i, s.path, code, reason, s.code, s.reasonPrefix)
+		}
+	}
+	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "foodpipe_rows_stored_total 0") {
+		t.Errorf("/metrics = %d\n%.300s", code, body)
+	}
+}
