@@ -173,7 +173,7 @@ func TestSchemaMatchesSpec(t *testing.T) {
 		"orders USING btree (order_id)",
 		"orders USING btree (created_at)",
 		"orders USING btree (customer_id, created_at)",
-		"orders USING gin (items)",
+		"orders USING gin (items jsonb_path_ops)",
 		"consumer_offsets USING btree (consumer_group, topic, partition)",
 	}
 	for _, w := range wantIdx {
@@ -186,6 +186,31 @@ func TestSchemaMatchesSpec(t *testing.T) {
 	}
 	if len(indexes) != len(wantIdx)+1 { // +1: goose's own version table key
 		t.Errorf("indexes = %v, want exactly %v plus goose's", indexes, wantIdx)
+	}
+
+	// The containment query the GIN index is for can use it.
+	tx, err := db.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	prows, err := tx.Query(ctx, `EXPLAIN SELECT order_id FROM orders WHERE items @> '[{"item_id": "ITEM-003"}]'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for prows.Next() {
+		var line string
+		if err := prows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if !strings.Contains(plan.String(), "orders_items_path_idx") {
+		t.Errorf("the containment query does not use the GIN index:\n%s", plan.String())
 	}
 }
 
