@@ -80,6 +80,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 	pf := root.PersistentFlags()
 	pf.String("config", "", "config file (default ./foodpipe.yaml, then ~/.config/foodpipe/config.yaml); env FOODPIPE_CONFIG")
 	config.AddFlags(pf, globalKeys...)
+	addProfileFlags(root)
 
 	root.AddCommand(
 		newVersionCmd(app),
