@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,26 @@ func TestGolden(t *testing.T) {
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("AppendJSON(example) =\n%s\nwant (%s)\n%s", got, path, want)
+	}
+
+	// The golden bytes are checked by a decoder that is not ours, against
+	// the SPEC's example: a golden file rewritten by -update from a wrong
+	// encoder cannot pass.
+	var m map[string]any
+	dec := json.NewDecoder(bytes.NewReader(want))
+	dec.UseNumber()
+	if err := dec.Decode(&m); err != nil {
+		t.Fatalf("encoding/json cannot read %s: %v", path, err)
+	}
+	item := map[string]any{"item_id": "ITEM-003", "name": "Bacon Burger", "quantity": json.Number("2"),
+		"price": json.Number("10.99"), "subtotal": json.Number("21.98")}
+	wantMap := map[string]any{
+		"order_id": o.OrderID, "customer_id": "CUST-00042", "customer_name": "Jane Smith",
+		"customer_email": "jane.smith.42@example.com", "items": []any{item},
+		"total_amount": json.Number("21.98"), "status": "pending", "created_at": "2026-11-27T13:27:42.123456Z",
+	}
+	if fmt.Sprint(m) != fmt.Sprint(wantMap) {
+		t.Errorf("encoding/json reads %s as\n%v\nwant the SPEC's example\n%v", path, m, wantMap)
 	}
 }
 
