@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,12 +70,14 @@ commits, leaves the group and prints the summary; a second signal exits at once.
 }
 
 func consumeOptionsFrom(app *App, e *env) consumeOptions {
+	consume := pipelineOptions(e.cfg)
+	consume.Pause = testPauses(os.Getenv("FOODPIPE_TEST_PAUSE"))
 	return consumeOptions{
 		cluster:     app.kafkaCluster(e),
 		metricsAddr: e.cfg.Log.MetricsAddr,
 		pg:          e.cfg.Postgres,
 		lockWait:    e.cfg.Consume.LockTimeout,
-		consume:     pipelineOptions(e.cfg),
+		consume:     consume,
 		migrations:  app.Migrations,
 		output:      e.cfg.Output,
 		log:         e.log,
@@ -205,4 +209,22 @@ func sum(m map[string]int64) int64 {
 		n += v
 	}
 	return n
+}
+
+// testPauses reads FOODPIPE_TEST_PAUSE, e.g. "in-transaction=500ms,after-commit=500ms":
+// the fault tests' way to hold the consumer where they kill it. Not a
+// setting: nothing but the tests sets it, and a value that does not parse
+// is ignored.
+func testPauses(spec string) map[string]time.Duration {
+	if spec == "" {
+		return nil
+	}
+	out := map[string]time.Duration{}
+	for _, part := range strings.Split(spec, ",") {
+		point, d, _ := strings.Cut(part, "=")
+		if dur, err := time.ParseDuration(d); err == nil {
+			out[strings.TrimSpace(point)] = dur
+		}
+	}
+	return out
 }

@@ -67,6 +67,14 @@ func TestConsumeOptions(t *testing.T) {
 	if b := o.cluster.Config.Brokers; len(b) != 2 || b[0] != "k1:9092" || o.cluster.ClientID != "foodpipe/test" {
 		t.Errorf("cluster %+v", o.cluster)
 	}
+	if o.consume.Pause != nil {
+		t.Errorf("test pauses without FOODPIPE_TEST_PAUSE: %v", o.consume.Pause)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_TEST_PAUSE": "in-transaction=300ms,after-commit=1s,bogus"}, "consume")
+	if p := consumeOptionsFrom(app, e).consume.Pause; len(p) != 2 || p[pipeline.PauseInTx] != 300*time.Millisecond ||
+		p[pipeline.PauseAfterCommit] != time.Second {
+		t.Errorf("FOODPIPE_TEST_PAUSE: %v", p)
+	}
 	// --dlq-topic wins over <topic>.dlq.
 	app, e = loaded(t, nil, "consume", "--topic", "pizza", "--dlq-topic", "pizza-dead")
 	if got := consumeOptionsFrom(app, e).consume.DLQTopic; got != "pizza-dead" {

@@ -2,104 +2,158 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// crashSeed is the seed of the crash test's random kill moments: logged,
+// and taken from FOODPIPE_TEST_SEED to replay a failure.
+func crashSeed(t *testing.T) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("FOODPIPE_TEST_SEED"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("FOODPIPE_TEST_SEED=%q: %v", s, err)
+		}
+		seed = n
+	}
+	t.Logf("kill moments from seed %d (replay with FOODPIPE_TEST_SEED=%d)", seed, seed)
+	return seed
+}
+
 // TestConsumeExactlyOnceUnderCrashes drains a backlog of 100,000 orders
-// while the consumer is killed with SIGKILL at random moments and
-// restarted: every order ends up stored exactly once.
+// with poison records mixed in, while the consumer is killed with SIGKILL
+// and restarted, in every phase where a crash could break exactly-once:
+// during start-up, right after the assignment, inside a transaction (its
+// dead letters acknowledged, its rows written, nothing committed), between
+// the PostgreSQL commit and the Kafka offset commit, and at random moments
+// while it stores. Every valid order ends up stored once; every bad record
+// is in the dead-letter topic (at least once: a kill inside a transaction
+// may send one again, with the same source offset).
 func TestConsumeExactlyOnceUnderCrashes(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
 	const n = 100_000
-	p.produce(n)
+	p.produce(n / 2)
+	var bad []*kgo.Record
+	for i := range 50 {
+		bad = append(bad, &kgo.Record{Topic: p.topic, Key: []byte(fmt.Sprintf("CUST-%05d", i)), Value: []byte(fmt.Sprintf(`{"poison":%d}`, i))})
+	}
+	produceRaw(t, p.brokers, bad...)
+	p.produce(n / 2)
 	conn := p.db()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	rng := rand.New(rand.NewPCG(crashSeed(t), 1))
 
 	// Static membership (--instance-id) lets each restarted process take
 	// over its predecessor's partitions at once, as a restarted pod would,
 	// instead of waiting out the dead member's session.
-	consumerArgs := []string{"--batch-rows", "1000", "--instance-id", "crash-test"}
+	args := []string{"--batch-rows", "1000", "--instance-id", "crash-test"}
+	pause := []string{"FOODPIPE_TEST_PAUSE=in-transaction=300ms,after-commit=300ms"}
+	phases := []struct {
+		name string
+		env  []string
+		wait func(c *consumer) // until the moment to kill
+	}{
+		{"start-up", nil, func(*consumer) { time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) }},
+		{"assignment", nil, func(c *consumer) { c.waitFor(t, `"msg":"partitions assigned"`, time.Minute) }},
+		{"inside a transaction", pause, func(c *consumer) { c.waitFor(t, `"point":"in-transaction"`, time.Minute) }},
+		{"between the commits", pause, func(c *consumer) { c.waitFor(t, `"point":"after-commit"`, time.Minute) }},
+		{"while storing", nil, func(c *consumer) {
+			stored := p.count(conn)
+			p.waitRows(conn, stored+1, time.Minute, c)
+			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
+		}},
+	}
 	var logs []string
-	var stored int64
-	for kill := range 5 {
-		c := p.startConsumer(consumerArgs...)
-		// Kill at a random moment once this process has stored something.
-		for p.count(conn) <= stored {
-			if c.exited() {
-				t.Fatalf("consumer exited:\n%s", c.stderr.String())
+	for round := range 2 {
+		for _, ph := range phases {
+			c := p.startConsumerEnv(ph.env, args...)
+			ph.wait(c)
+			c.kill()
+			logs = append(logs, c.stderr.String())
+			stored := p.count(conn)
+			t.Logf("round %d, killed %s: %d rows stored so far", round+1, ph.name, stored)
+			if stored == n {
+				t.Fatalf("the backlog drained before the last kill: make it larger")
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		c.kill()
-		logs = append(logs, c.stderr.String())
-		stored = p.count(conn)
-		t.Logf("kill %d: %d rows stored so far", kill+1, stored)
-		if stored == n {
-			t.Fatalf("the backlog drained before kill %d: make it larger", kill+1)
 		}
 	}
-	c := p.startConsumer(consumerArgs...)
+	c := p.startConsumer(args...)
 	p.waitCaughtUp(conn, 5*time.Minute, c)
-	s := c.stop(t)
+	c.stop(t)
 	logs = append(logs, c.stderr.String())
 
-	if got := p.count(conn); got != n {
-		t.Errorf("orders table holds %d rows, want %d", got, n)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != n || ids != n {
+		t.Errorf("orders table holds %d rows, %d distinct, want %d", got, ids, n)
 	}
-	end := testenv.EndOffsets(t, p.topic)
-	offsets := p.storedOffsets(conn)
-	for part, e := range end {
-		if offsets[part] != e {
-			t.Errorf("partition %d: stored offset %d, end offset %d", part, offsets[part], e)
-		}
+	p.checkStoredAtEnd(conn)
+	checkBatches(t, logs...)
+	dead := map[string]int{}
+	for _, d := range testenv.Records(t, p.topic+".dlq") {
+		dead[d.Headers["foodpipe-source-partition"]+"@"+d.Headers["foodpipe-source-offset"]]++
 	}
-	if b := checkBatches(t, logs...); b == 0 {
-		t.Error("no batch logs seen")
-	}
-	if s.Duplicates != 0 {
-		t.Errorf("last consumer saw %d duplicates", s.Duplicates)
+	if len(dead) != len(bad) {
+		t.Errorf("the dead-letter topic holds %d distinct source records, want the %d bad ones", len(dead), len(bad))
 	}
 }
 
 // TestConsumeRebalance runs three consumers of one group while orders flow
-// in; one is stopped and another added mid-stream. Every order is stored
-// exactly once.
+// in; one is stopped and another added mid-stream. From the logs' fields
+// and the data: every member owned partitions and stored rows, the
+// newcomer got partitions and stored rows too, each batch continues its
+// partition's previous one, and every order is stored exactly once.
 func TestConsumeRebalance(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	const n = 30_000
 	producer := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", p.topic,
-		"--count", fmt.Sprint(n), "--rate", "3000", "--output", "json")
+		"--rate", "1000", "--duration", "10m", "--output", "json")
+	var produced bytes.Buffer
+	producer.Stdout = &produced
 	if err := producer.Start(); err != nil {
 		t.Fatal(err)
 	}
 	conn := p.db()
 	a, b, c := p.startConsumer(), p.startConsumer(), p.startConsumer()
+	// Each of the three gets one partition, and stores from it.
 	for _, x := range []*consumer{a, b, c} {
-		x.stderr.wait(t, time.Minute)
+		x.waitOwns(t, 1)
+		x.waitFor(t, `"msg":"batch stored"`, time.Minute)
 	}
-	time.Sleep(3 * time.Second)
 	sb := b.stop(t) // leaves the group mid-stream
 	d := p.startConsumer()
-	d.stderr.wait(t, time.Minute)
+	d.waitOwns(t, 1)
+	// d took b's partition: it stores a batch of its own before the
+	// producer stops.
+	d.waitFor(t, `"msg":"batch stored"`, time.Minute)
+	if err := producer.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
 	if err := producer.Wait(); err != nil {
 		t.Fatalf("producer: %v", err)
 	}
+	n := parseProduce(t, result{stdout: produced.String()}).Produced
 	p.waitCaughtUp(conn, 3*time.Minute, a, c, d)
 	sa, sc, sd := a.stop(t), c.stop(t), d.stop(t)
 
-	if got := p.count(conn); got != n {
-		t.Errorf("orders table holds %d rows, want %d", got, n)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != n || ids != n {
+		t.Errorf("orders table holds %d rows, %d distinct, want the %d produced", got, ids, n)
+	}
+	for name, s := range map[string]consumeSummary{"a": sa, "b": sb, "c": sc, "d (the newcomer)": sd} {
+		if s.Stored == 0 {
+			t.Errorf("consumer %s stored nothing", name)
+		}
 	}
 	total := sa.Stored + sb.Stored + sc.Stored + sd.Stored
 	dups := sa.Duplicates + sb.Duplicates + sc.Duplicates + sd.Duplicates
@@ -107,6 +161,44 @@ func TestConsumeRebalance(t *testing.T) {
 		t.Errorf("consumers stored %d in total with %d duplicates, want %d and 0", total, dups, n)
 	}
 	checkBatches(t, a.stderr.String(), b.stderr.String(), c.stderr.String(), d.stderr.String())
+}
+
+// TestConsumeFencedWriteRollsBack: while a consumer drains a backlog,
+// partition 0's stored offset is moved 5,000 ahead behind its back (as
+// another member that took the partition would). The consumer's batch in
+// hand is refused whole by the compare-and-set: it logs the fence, reloads
+// the offset and goes on from there. The 5,000 records it skipped are
+// stored by nobody — which proves that the refused batch left no row.
+func TestConsumeFencedWriteRollsBack(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	const n = 60_000
+	p.produce(n)
+	end := testenv.EndOffsetsAt(t, p.brokers, p.topic)
+	conn := p.db()
+	c := p.startConsumer("--batch-rows", "300")
+	deadline := time.Now().Add(time.Minute)
+	for p.storedOffsets(conn)[0] < 1000 {
+		if c.exited() || time.Now().After(deadline) {
+			t.Fatalf("partition 0 not stored:\n%s", ownLines(c.stderr.String()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tag, err := conn.Exec(context.Background(), `UPDATE consumer_offsets SET next_offset = next_offset + 5000
+		WHERE consumer_group = $1 AND partition = 0 AND next_offset < $2`, p.group, end[0]-6000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag.RowsAffected() != 1 {
+		t.Fatal("partition 0 drained before its offset could be moved: make the backlog larger")
+	}
+	c.waitFor(t, `"msg":"batch fenced: another consumer wrote these partitions; reloading their offsets"`, time.Minute)
+	p.waitCaughtUp(conn, 3*time.Minute, c)
+	c.stop(t)
+	if got := p.count(conn); got != n-5000 {
+		t.Errorf("%d rows, want %d: the fenced batch (or a later one) wrote the skipped range", got, n-5000)
+	}
+	checkBatches(t, c.stderr.String())
 }
 
 // TestConsumePostgresOutage stops PostgreSQL for 20 s while orders flow:
@@ -123,11 +215,11 @@ func TestConsumePostgresOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := p.startConsumer()
-	c.stderr.wait(t, time.Minute)
-	time.Sleep(3 * time.Second)
+	p.waitRows(p.db(), 1, time.Minute, c) // orders flow end to end
 
+	const outage = 20 * time.Second // the fault itself, not a wait for a state
 	pg.Stop()
-	time.Sleep(20 * time.Second)
+	time.Sleep(outage)
 	if c.exited() {
 		t.Fatalf("consumer exited during the outage:\n%s", c.stderr.String())
 	}

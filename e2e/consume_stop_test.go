@@ -69,6 +69,19 @@ func TestConsumeStopsWhileDatabaseDownInAssignment(t *testing.T) {
 	}
 }
 
+// waitOwns waits until the consumer's log says it owns at least n
+// partitions.
+func (c *consumer) waitOwns(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for len(assignment(t, c.stderr.String())) < n {
+		if c.exited() || time.Now().After(deadline) {
+			t.Fatalf("the consumer does not own %d partitions:\n%s", n, ownLines(c.stderr.String()))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // assignment follows a consumer's "partitions assigned" and "partitions
 // revoked" lines and returns what it owns at the end of its log.
 func assignment(t *testing.T, log string) []int32 {

@@ -73,7 +73,6 @@ func TestMain(m *testing.M) {
 type result struct {
 	code           int
 	stdout, stderr string
-	elapsed        time.Duration
 }
 
 // command prepares the binary with args in an empty working directory and
@@ -96,9 +95,8 @@ func run(t *testing.T, env []string, args ...string) result {
 	c := command(t, ctx, env, args...)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
-	start := time.Now()
 	err := c.Run()
-	r := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -85,11 +86,17 @@ type consumer struct {
 
 func (p *pipeline) startConsumer(extra ...string) *consumer {
 	p.t.Helper()
+	return p.startConsumerEnv(nil, extra...)
+}
+
+// startConsumerEnv is startConsumer with env added to the process's.
+func (p *pipeline) startConsumerEnv(env []string, extra ...string) *consumer {
+	p.t.Helper()
 	args := append([]string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group,
 		"--database-url", p.dsn, "--output", "json", "--log-format", "json", "--log-level", "debug",
 		"--progress-interval", "500ms"}, extra...)
 	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
-	c.cmd = command(p.t, context.Background(), p.env, args...)
+	c.cmd = command(p.t, context.Background(), append(slices.Clip(p.env), env...), args...)
 	if p.bin != "" {
 		c.cmd.Path, c.cmd.Args[0] = p.bin, p.bin
 	}
@@ -229,46 +236,74 @@ func (p *pipeline) waitCaughtUp(conn *pgx.Conn, timeout time.Duration, alive ...
 	}
 }
 
-// batchLog is one "batch stored" debug line of a consumer.
-type batchLog struct {
-	Msg        string `json:"msg"`
-	Inserted   int    `json:"inserted"`
-	Duplicates int    `json:"duplicates"`
-	Offsets    []struct {
+// logLine is a line of a consumer's JSON log that checkBatches reads.
+type logLine struct {
+	Msg          string `json:"msg"`
+	Inserted     int    `json:"inserted"`
+	Duplicates   int    `json:"duplicates"`
+	StartOffsets string `json:"start_offsets"` // "partitions assigned": "0:12 1:40"
+	Partitions   []int32
+	Offsets      []struct {
 		Partition int32
 		Expected  int64
 		Next      int64
 	} `json:"offsets"`
 }
 
-// checkBatches reads the "batch stored" lines of every consumer process: no
-// offset range may have been stored twice (each partition's ranges chain
-// Expected → Next without repeating a start) and no duplicate was seen.
+// checkBatches reads the logs of every consumer process, each in order: a
+// batch must start where the previous batch of its partition ended, or
+// where the partition was positioned (its start offset at assignment, or
+// anywhere after a fence reloaded it); no offset range may be stored twice
+// across all processes; no batch met a duplicate. It fails when there is
+// no batch at all, and returns how many there were.
 func checkBatches(t *testing.T, logs ...string) (batches int) {
 	t.Helper()
 	starts := map[int32]map[int64]bool{}
-	for _, l := range logs {
+	for i, l := range logs {
+		next := map[int32]int64{} // where this process's next batch must start; absent: unknown
 		sc := bufio.NewScanner(strings.NewReader(l))
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
-			var b batchLog
-			if json.Unmarshal(sc.Bytes(), &b) != nil || b.Msg != "batch stored" {
+			var b logLine
+			if json.Unmarshal(sc.Bytes(), &b) != nil {
 				continue
 			}
-			batches++
-			if b.Duplicates != 0 {
-				t.Errorf("a batch met %d duplicates: some orders were delivered twice", b.Duplicates)
-			}
-			for _, o := range b.Offsets {
-				if starts[o.Partition] == nil {
-					starts[o.Partition] = map[int64]bool{}
+			switch b.Msg {
+			case "partitions assigned":
+				for _, f := range strings.Fields(b.StartOffsets) {
+					var part int32
+					var off int64
+					if _, err := fmt.Sscanf(f, "%d:%d", &part, &off); err == nil {
+						next[part] = off
+					}
 				}
-				if starts[o.Partition][o.Expected] {
-					t.Errorf("partition %d: two batches stored from offset %d", o.Partition, o.Expected)
+			case "batch fenced: another consumer wrote these partitions; reloading their offsets":
+				for _, part := range b.Partitions {
+					delete(next, part)
 				}
-				starts[o.Partition][o.Expected] = true
+			case "batch stored":
+				batches++
+				if b.Duplicates != 0 {
+					t.Errorf("a batch met %d duplicates: some orders were delivered twice", b.Duplicates)
+				}
+				for _, o := range b.Offsets {
+					if want, ok := next[o.Partition]; ok && o.Expected != -1 && o.Expected != want {
+						t.Errorf("process %d, partition %d: a batch starts at %d, the partition stood at %d", i, o.Partition, o.Expected, want)
+					}
+					next[o.Partition] = o.Next
+					if starts[o.Partition] == nil {
+						starts[o.Partition] = map[int64]bool{}
+					}
+					if starts[o.Partition][o.Expected] {
+						t.Errorf("partition %d: two batches stored from offset %d", o.Partition, o.Expected)
+					}
+					starts[o.Partition][o.Expected] = true
+				}
 			}
 		}
+	}
+	if batches == 0 {
+		t.Error("no batch logs: nothing to check (is the log level debug?)")
 	}
 	return batches
 }

@@ -67,7 +67,18 @@ type Options struct {
 	Started func()
 	// Observer, if set, is told what the consumer does (metrics, health).
 	Observer Observer
+	// Pause holds the consumer at a point for the given time, logging
+	// "test pause" first: fault tests kill it there. Points: PauseInTx
+	// (dead letters acknowledged, rows written, not committed) and
+	// PauseAfterCommit (committed in PostgreSQL, not yet in Kafka).
+	Pause map[string]time.Duration
 }
+
+// Points where Options.Pause can hold the consumer.
+const (
+	PauseInTx        = "in-transaction"
+	PauseAfterCommit = "after-commit"
+)
 
 // Stats counts what this consumer did.
 type Stats struct {
@@ -246,5 +257,13 @@ func CaughtUp(end map[int32]int64) func(map[int32]int64) bool {
 			}
 		}
 		return true
+	}
+}
+
+// pause holds the consumer at point, if the fault tests asked for it.
+func (c *consumer) pause(point string) {
+	if d := c.opts.Pause[point]; d > 0 {
+		c.log.Debug("test pause", "point", point, "for", d.String())
+		time.Sleep(d)
 	}
 }

@@ -248,7 +248,11 @@ func (c *consumer) write(ctx context.Context, w *work) (store.WriteResult, error
 		for _, r := range rejected {
 			w.rejected = append(w.rejected, kafka.DeadLetter{Record: *w.records[r.Index], Class: order.ClassStore, Reason: r.Reason})
 		}
-		return c.deadLetter(wctx, append(slices.Clip(w.rejected), w.dead...))
+		if err := c.deadLetter(wctx, append(slices.Clip(w.rejected), w.dead...)); err != nil {
+			return err
+		}
+		c.pause(PauseInTx)
+		return nil
 	})
 	w.at = time.Now()
 	w.took = w.at.Sub(began)
@@ -298,6 +302,7 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	// previous one.
 	c.log.Debug("batch stored", "inserted", res.Inserted, "duplicates", res.Duplicates,
 		"dead_lettered", len(w.dead)+len(w.rejected), "offsets", w.offsets)
+	c.pause(PauseAfterCommit)
 	c.reader.Commit(c.bg, commit)
 }
 
