@@ -115,6 +115,7 @@ func runBenchE2E(ctx context.Context, out io.Writer, o benchE2EOptions) error {
 		return err
 	}
 	report.Machine = machine(ctx, sb.Admin, sb.DB)
+	report.Topic, report.Schema = sb.Topic, sb.Schema
 	return writeResult(out, o.output, report, func(w io.Writer) error { return printBenchE2E(w, report) })
 }
 

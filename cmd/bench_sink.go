@@ -110,6 +110,7 @@ func runBenchSink(ctx context.Context, out io.Writer, o benchSinkOptions) error 
 		return err
 	}
 	report.Machine = machine(ctx, sb.Admin, sb.DB)
+	report.Topic, report.Schema = sb.Topic, sb.Schema
 	if err := writeResult(out, o.output, report, func(w io.Writer) error { return printBenchSink(w, report) }); err != nil {
 		return err
 	}

@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestBenchProduceAgreesWithTopic: bench produce's record count equals the
@@ -57,32 +60,118 @@ func TestBenchProduceAgreesWithTopic(t *testing.T) {
 	}
 }
 
-// TestBenchSinkAgreesWithCount: bench sink's rows equal SELECT count(*),
-// and it cleans up after itself.
+// TestBenchSinkAgreesWithCount: bench sink's rows are what a SELECT
+// count(*) of our own finds in its kept schema; without --keep it leaves no
+// schema and no topic behind (asked of the catalogs, not of the bench).
 func TestBenchSinkAgreesWithCount(t *testing.T) {
 	t.Parallel()
-	r := run(t, nil, "bench", "sink", brokersFlag(t), "--database-url", testenv.DatabaseURL(t),
-		"--records", "20000", "--batch-rows", "1000", "--output", "json")
-	if r.code != 0 {
-		t.Fatal(r)
+	for _, keep := range []bool{true, false} {
+		args := []string{"bench", "sink", brokersFlag(t), "--database-url", testenv.DatabaseURL(t),
+			"--records", "20000", "--batch-rows", "1000", "--output", "json"}
+		if keep {
+			args = append(args, "--keep")
+		}
+		r := run(t, nil, args...)
+		if r.code != 0 {
+			t.Fatal(r)
+		}
+		var res struct {
+			Rows        int64   `json:"rows"`
+			RowsCounted int64   `json:"rows_counted"`
+			Batches     int64   `json:"batches"`
+			RawRows     int64   `json:"raw_copy_rows"`
+			RowsPerSec  float64 `json:"rows_per_sec"`
+			RawPerSec   float64 `json:"raw_copy_rows_per_sec"`
+			Ratio       float64 `json:"ratio_to_raw_copy"`
+			CPU         struct {
+				PerMillion float64 `json:"seconds_per_million_records"`
+			} `json:"cpu"`
+			Topic  string `json:"topic"`
+			Schema string `json:"schema"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("%v\n%s", err, r)
+		}
+		if res.Rows != 20000 || res.RowsCounted != 20000 || res.RawRows != 20000 {
+			t.Errorf("rows %d, counted %d, raw copy %d: want 20000 each", res.Rows, res.RowsCounted, res.RawRows)
+		}
+		if res.Batches < 20 || res.RowsPerSec <= 0 || res.RawPerSec <= 0 || res.Ratio <= 0 || res.CPU.PerMillion <= 0 {
+			t.Errorf("implausible figures %+v", res)
+		}
+		conn, err := pgx.Connect(t.Context(), testenv.DatabaseURL(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var schemas int
+		if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", res.Schema).Scan(&schemas); err != nil {
+			t.Fatal(err)
+		}
+		td, err := testenv.Admin(t).ListTopics(t.Context(), res.Topic, res.Topic+".dlq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		topics := 0
+		for _, d := range td {
+			if d.Err == nil {
+				topics++
+			}
+		}
+		if keep {
+			var rows int64
+			q := "SELECT count(*) FROM " + pgx.Identifier{res.Schema, "orders"}.Sanitize()
+			if err := conn.QueryRow(t.Context(), q).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != res.Rows || schemas != 1 || topics != 2 {
+				t.Errorf("--keep: our count %d, bench says %d; %d schema and %d topics kept (want 1 and 2)", rows, res.Rows, schemas, topics)
+			}
+			_, _ = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{res.Schema}.Sanitize()+" CASCADE")
+			_, _ = testenv.Admin(t).DeleteTopics(t.Context(), res.Topic, res.Topic+".dlq")
+		} else if schemas != 0 || topics != 0 {
+			t.Errorf("without --keep, %d schema and %d topics are left", schemas, topics)
+		}
+		conn.Close(t.Context())
 	}
-	var res struct {
-		Records, Rows, RowsCounted, Batches, RawRows int64
-		RowsPerSec, RawPerSec, Ratio                 float64
+}
+
+// TestBenchTextOutput: the text summaries say what they should, in the
+// words they should, whatever the numbers (masked).
+func TestBenchTextOutput(t *testing.T) {
+	t.Parallel()
+	mask := regexp.MustCompile(`\d+(\.\d+)?`)
+	machine := regexp.MustCompile(`(?m)^machine: .*$`)
+	bench := regexp.MustCompile(`foodpipe-bench-[0-9a-f-]+`)
+	tests := []struct {
+		args   []string
+		golden string
+	}{
+		{[]string{"bench", "produce", "--records", "2000", "--record-size", "100"}, `N records sent, N records/sec (N MB/sec), N ms avg latency, N ms max latency, N ms 50th, N ms 95th, N ms 99th, N ms 99.9th.
+payload: random bytes, acks=all, compression=snappy, linger=Nms, batch bytes=N; warmup records: N
+cpu: N s of this process per million records (user N s + system N s in all)
+check: the topic grew by N records (N measured + N warmup + N failed)
+machine
+`},
+		{[]string{"bench", "sink", "--records", "2000", "--database-url", testenv.DatabaseURL(t)}, `sink      N rows in Ns: N rows/s       (N batches, N rows on average; group join Ns not counted)
+raw COPY  N rows in Ns: N rows/s       (same rows, identical empty table, one COPY, no Kafka)
+ratio     N of the raw COPY ceiling
+cpu       N s of this process per million rows  (user N s + system N s while draining; PostgreSQL's own is not in it)
+check     SELECT count(*) = N
+machine
+`},
 	}
-	var raw map[string]any
-	if err := json.Unmarshal([]byte(r.stdout), &raw); err != nil {
-		t.Fatalf("%v\n%s", err, r)
-	}
-	num := func(k string) float64 { f, _ := raw[k].(float64); return f }
-	res.Records, res.Rows, res.RowsCounted = int64(num("records")), int64(num("rows")), int64(num("rows_counted"))
-	res.Batches, res.RawRows = int64(num("batches")), int64(num("raw_copy_rows"))
-	res.RowsPerSec, res.RawPerSec, res.Ratio = num("rows_per_sec"), num("raw_copy_rows_per_sec"), num("ratio_to_raw_copy")
-	if res.Rows != 20000 || res.RowsCounted != 20000 || res.RawRows != 20000 {
-		t.Errorf("rows %d, counted %d, raw copy %d: want 20000 each", res.Rows, res.RowsCounted, res.RawRows)
-	}
-	if res.Batches < 20 || res.RowsPerSec <= 0 || res.RawPerSec <= 0 || res.Ratio <= 0 {
-		t.Errorf("implausible figures %+v", res)
+	for _, tt := range tests {
+		r := run(t, nil, append(tt.args, brokersFlag(t))...)
+		if r.code != 0 {
+			t.Fatal(r)
+		}
+		got := machine.ReplaceAllString(r.stdout, "machine")
+		got = mask.ReplaceAllString(bench.ReplaceAllString(got, "B"), "N")
+		got = regexp.MustCompile(`[ \t]+\n`).ReplaceAllString(got, "\n")
+		want := mask.ReplaceAllString(tt.golden, "N")
+		// Column widths follow the numbers: compare words, not spaces.
+		if strings.Join(strings.Fields(got), " ") != strings.Join(strings.Fields(want), " ") {
+			t.Errorf("%v:\n%s\nwant the form\n%s", tt.args[:2], got, want)
+		}
 	}
 }
 

@@ -48,6 +48,9 @@ type E2EReport struct {
 	// row's transaction: it leaves out the write and the commit.
 	LatencyToTxStart Latency `json:"latency_to_transaction_start_ms"`
 	Machine          Machine `json:"machine"`
+	// Topic and Schema are where the run's data was (kept with --keep).
+	Topic  string `json:"topic"`
+	Schema string `json:"schema"`
 }
 
 // What E2EReport.Latency is measured to.

@@ -48,6 +48,9 @@ type SinkReport struct {
 	// in it).
 	CPU     CPU     `json:"cpu"`
 	Machine Machine `json:"machine"`
+	// Topic and Schema are where the run's data was (kept with --keep).
+	Topic  string `json:"topic"`
+	Schema string `json:"schema"`
 }
 
 // RunSink produces a backlog, drains it through the consume path, counts
