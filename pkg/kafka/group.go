@@ -48,10 +48,12 @@ type GroupOptions struct {
 	HeartbeatInterval time.Duration
 	// Assigned is called from the group's goroutine when partitions are
 	// assigned, before they are fetched, and returns the offset each one
-	// is read from. ctx ends when the assignment is revoked or the reader
-	// closes. An error leaves the partitions unfetched until the next
-	// rebalance: Assigned should only fail when the caller is stopping.
-	Assigned func(ctx context.Context, partitions []int32) (map[int32]int64, error)
+	// is read from. It gets the reader, fully made (the group may assign
+	// before NewGroupReader has returned). ctx ends when the assignment is
+	// revoked or the reader closes. An error leaves the partitions
+	// unfetched until the next rebalance: Assigned should only fail when
+	// the caller is stopping.
+	Assigned func(ctx context.Context, r *GroupReader, partitions []int32) (map[int32]int64, error)
 	// Revoked is told of partitions revoked or lost; their records are no
 	// longer returned once it returns.
 	Revoked func(partitions []int32)
@@ -67,12 +69,15 @@ type GroupReader struct {
 	topic string
 	group string
 	log   *slog.Logger
+	// made is closed once NewGroupReader has made the reader: the group's
+	// callbacks, which can come before, wait for it.
+	made chan struct{}
 }
 
 // NewGroupReader connects a group member, failing fast when Kafka is
 // unreachable. It joins the group on the first Poll.
 func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*GroupReader, error) {
-	r := &GroupReader{topic: opts.Topic, group: opts.Group, log: cluster.Logger}
+	r := &GroupReader{topic: opts.Topic, group: opts.Group, log: cluster.Logger, made: make(chan struct{})}
 	kopts := []kgo.Opt{
 		kgo.ConsumerGroup(opts.Group),
 		kgo.ConsumeTopics(opts.Topic),
@@ -115,17 +120,33 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 	}
 	r.cl, r.adm = cl, kadm.NewClient(cl)
 	if _, err := r.TopicID(ctx); err != nil {
-		cl.Close()
+		// Closed first, with callbacks held on made: none runs on a
+		// reader that failed.
+		go cl.Close()
 		if errors.Is(err, kerr.UnknownTopicOrPartition) {
 			return nil, fmt.Errorf("%w: %s: run foodpipe topics init", ErrTopicMissing, opts.Topic)
 		}
 		return nil, err
 	}
+	close(r.made)
 	return r, nil
 }
 
-func (r *GroupReader) adjust(assigned func(context.Context, []int32) (map[int32]int64, error)) func(context.Context, map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+// waitMade holds a group callback until the reader is made, or ctx ends.
+func (r *GroupReader) waitMade(ctx context.Context) error {
+	select {
+	case <-r.made:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *GroupReader) adjust(assigned func(context.Context, *GroupReader, []int32) (map[int32]int64, error)) func(context.Context, map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	return func(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+		if err := r.waitMade(ctx); err != nil {
+			return nil, err
+		}
 		parts := slices.Sorted(func(yield func(int32) bool) {
 			for p := range offsets[r.topic] {
 				if !yield(p) {
@@ -136,7 +157,7 @@ func (r *GroupReader) adjust(assigned func(context.Context, []int32) (map[int32]
 		if len(parts) == 0 {
 			return offsets, nil
 		}
-		start, err := assigned(ctx, parts)
+		start, err := assigned(ctx, r, parts)
 		if err != nil {
 			return nil, err
 		}
@@ -152,9 +173,9 @@ func (r *GroupReader) adjust(assigned func(context.Context, []int32) (map[int32]
 }
 
 func (r *GroupReader) revoke(revoked func([]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
-	return func(_ context.Context, cl *kgo.Client, lost map[string][]int32) {
+	return func(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
 		parts := lost[r.topic]
-		if len(parts) == 0 {
+		if len(parts) == 0 || r.waitMade(ctx) != nil {
 			return
 		}
 		// A partition paused by its previous owner here must be fetched

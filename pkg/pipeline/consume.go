@@ -168,8 +168,8 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		Topic: opts.Topic, Group: opts.Group, InstanceID: opts.InstanceID,
 		FetchMaxBytes:  opts.FetchMaxBytes,
 		SessionTimeout: opts.SessionTimeout, RebalanceTimeout: opts.RebalanceTimeout, HeartbeatInterval: opts.HeartbeatInterval,
-		Assigned: func(ctx context.Context, parts []int32) (map[int32]int64, error) {
-			return c.assigned(mergeDone(ctx, runCtx), parts)
+		Assigned: func(ctx context.Context, r *kafka.GroupReader, parts []int32) (map[int32]int64, error) {
+			return c.assigned(mergeDone(ctx, runCtx), r, parts)
 		},
 		Revoked: c.revoked,
 	})

@@ -59,8 +59,8 @@ func (ps *partition) writable(epoch int64) bool {
 
 // assigned decides where each newly assigned partition starts and takes
 // ownership of it. It runs in the group's goroutine, before fetching starts.
-func (c *consumer) assigned(ctx context.Context, parts []int32) (map[int32]int64, error) {
-	starts, err := c.startsFor(ctx, parts)
+func (c *consumer) assigned(ctx context.Context, r *kafka.GroupReader, parts []int32) (map[int32]int64, error) {
+	starts, err := c.startsFor(ctx, r, parts)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +112,7 @@ type start struct {
 // error naming the group, partition and offsets), or move the stored offset
 // to the first or the end offset, loudly. Failures of a service are retried
 // until ctx ends.
-func (c *consumer) startsFor(ctx context.Context, parts []int32) (map[int32]start, error) {
+func (c *consumer) startsFor(ctx context.Context, r *kafka.GroupReader, parts []int32) (map[int32]start, error) {
 	var stored map[int32]store.StoredOffset
 	err := c.retry(ctx, "load stored offsets", func(ctx context.Context) error {
 		var err error
@@ -126,10 +126,10 @@ func (c *consumer) startsFor(ctx context.Context, parts []int32) (map[int32]star
 	var topicID string
 	err = c.retry(ctx, "list the topic's offsets", func(ctx context.Context) error {
 		var err error
-		if topicID, err = c.reader.TopicID(ctx); err != nil {
+		if topicID, err = r.TopicID(ctx); err != nil {
 			return err
 		}
-		bounds, err = c.reader.Bounds(ctx, parts...)
+		bounds, err = r.Bounds(ctx, parts...)
 		return err
 	})
 	if err != nil {
@@ -154,7 +154,7 @@ func (c *consumer) startsFor(ctx context.Context, parts []int32) (map[int32]star
 				continue
 			}
 		}
-		st, err := c.outOfRange(ctx, p, s, topicID, b)
+		st, err := c.outOfRange(ctx, r, p, s, topicID, b)
 		if err != nil {
 			return nil, err
 		}
@@ -165,7 +165,7 @@ func (c *consumer) startsFor(ctx context.Context, parts []int32) (map[int32]star
 
 // outOfRange applies the policy to a stored offset that does not fit its
 // partition.
-func (c *consumer) outOfRange(ctx context.Context, p int32, s store.StoredOffset, topicID string, b kafka.Bounds) (start, error) {
+func (c *consumer) outOfRange(ctx context.Context, r *kafka.GroupReader, p int32, s store.StoredOffset, topicID string, b kafka.Bounds) (start, error) {
 	var why string
 	switch {
 	case s.TopicID != "" && topicID != "" && s.TopicID != topicID:
@@ -204,7 +204,7 @@ func (c *consumer) outOfRange(ctx context.Context, p int32, s store.StoredOffset
 		return start{}, err
 	}
 	if fenced != nil {
-		starts, err := c.startsFor(ctx, []int32{p})
+		starts, err := c.startsFor(ctx, r, []int32{p})
 		return starts[p], err
 	}
 	return start{next: to, stored: to, topicID: topicID}, nil
@@ -220,7 +220,7 @@ func (c *consumer) reposition(ctx context.Context, parts []int32) error {
 	if len(parts) == 0 {
 		return nil
 	}
-	starts, err := c.startsFor(ctx, parts)
+	starts, err := c.startsFor(ctx, c.reader, parts)
 	if err != nil {
 		return err
 	}

@@ -243,19 +243,25 @@ func (c *consumer) write(ctx context.Context, w *work) (store.WriteResult, error
 	c.obs.Writing(began)
 	defer c.obs.Writing(time.Time{})
 
+	var dlqErr error
 	res, err := c.sink.WriteBatch(wctx, c.opts.Group, w.orders, w.offsets, func(rejected []store.Rejected) error {
 		w.rejected = w.rejected[:0]
 		for _, r := range rejected {
 			w.rejected = append(w.rejected, kafka.DeadLetter{Record: *w.records[r.Index], Class: order.ClassStore, Reason: r.Reason})
 		}
-		if err := c.deadLetter(wctx, append(slices.Clip(w.rejected), w.dead...)); err != nil {
-			return err
+		if dlqErr = c.deadLetter(wctx, append(slices.Clip(w.rejected), w.dead...)); dlqErr != nil {
+			return dlqErr
 		}
 		c.pause(PauseInTx)
 		return nil
 	})
 	w.at = time.Now()
 	w.took = w.at.Sub(began)
+	if err != nil && dlqErr != nil {
+		// Kafka refused or lost the dead letters: the batch is retried, as
+		// everything is while Kafka is away, and its offsets wait.
+		return res, err
+	}
 	return res, sinkError(err)
 }
 
