@@ -22,16 +22,8 @@ var version, commit, date string
 var migrations embed.FS
 
 func main() {
-	// The first SIGINT/SIGTERM/SIGHUP cancels ctx and starts a graceful
-	// stop; stop() then restores the default handlers, so a second signal
-	// ends the process at once. SIGHUP (the terminal closed, or a
-	// supervisor's reload) is a stop like the others: without a handler it
-	// would kill the process with no summary and no final commit.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
+	ctx, stop := stopOnSignal()
+	defer stop()
 
 	sqlFiles, err := fs.Sub(migrations, "sql")
 	if err != nil {
@@ -47,4 +39,29 @@ func main() {
 	}, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// stopOnSignal returns a context that the first SIGINT, SIGTERM or SIGHUP
+// cancels, starting a graceful stop. The default handlers are back before
+// it is cancelled, so that once anything sees the stop, a second signal
+// ends the process at once. SIGHUP (the terminal closed, or a supervisor's
+// reload) is a stop like the others: without a handler it would kill the
+// process with no summary and no final commit.
+func stopOnSignal() (context.Context, func()) {
+	stopping := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, stopping...)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-sigs:
+			signal.Reset(stopping...)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		cancel()
+	}
 }

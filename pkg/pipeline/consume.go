@@ -180,6 +180,10 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		opts.Started()
 	}
 	c.start = time.Now()
+	said := context.AfterFunc(ctx, func() {
+		c.log.Info("stopping: finishing the batch in hand, then committing and leaving the group; a second signal ends the process at once")
+	})
+	defer said()
 	stopProgress := c.progress()
 	err = c.run(runCtx)
 	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {

@@ -151,6 +151,10 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 		opts.Started()
 	}
 	start := time.Now()
+	said := context.AfterFunc(ctx, func() {
+		cluster.Logger.Info("stopping: flushing the orders in flight; a second signal ends the process at once")
+	})
+	defer said()
 	stopProgress := c.progress(opts, start)
 	stopped := produceLoop(ctx, p, c, src, opts)
 
