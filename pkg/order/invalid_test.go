@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,6 +60,11 @@ func priced(o *Order, price Cents, qty int) {
 // poison-record test produces, expecting each in the dead-letter topic with
 // the class its file name starts with.
 func badRecords() []badRecord {
+	return slices.Concat(notAnObject(), badText(), badFields(), brokenRules())
+}
+
+// notAnObject: records that are not a JSON object at all.
+func notAnObject() []badRecord {
 	const d, v = ClassDecode, ClassValidate
 	deep := `"x":` + strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth) + `,`
 	return []badRecord{
@@ -78,6 +84,13 @@ func badRecords() []badRecord {
 		{"trailing-comma", d, replace(`"created_at":"2026-11-27T13:27:42.123456Z"`, `"created_at":"2026-11-27T13:27:42.123456Z",`), "syntax error"},
 		{"trailing-comma-items", d, replace(`21.98}]`, `21.98},]`), "syntax error"},
 		{"nesting-too-deep", d, replace(`"status"`, deep+`"status"`), "nesting deeper than 1000"},
+	}
+}
+
+// badText: bytes that are not UTF-8, or strings RFC 8259 forbids.
+func badText() []badRecord {
+	const d, v = ClassDecode, ClassValidate
+	return []badRecord{
 		// Not UTF-8, or strings RFC 8259 forbids.
 		{"non-utf8-name", d, replace("Jane Smith", "Jane \xffSmith"), "invalid UTF-8"},
 		{"non-utf8-latin1", d, replace("Jane Smith", "Jos\xe9 Smith"), "invalid UTF-8"},
@@ -95,6 +108,13 @@ func badRecords() []badRecord {
 		{"number-without-fraction-digits", d, replace(`"status"`, `"tip":1.,"status"`), "want a digit after the decimal point"},
 		{"number-without-exponent-digits", d, replace(`"status"`, `"tip":1e+,"status"`), "want a digit in the exponent"},
 		{"number-plus-sign", d, replace(`"status"`, `"tip":+1,"status"`), "want a JSON value"},
+	}
+}
+
+// badFields: a field missing, duplicated or of the wrong JSON type.
+func badFields() []badRecord {
+	const d, v = ClassDecode, ClassValidate
+	return []badRecord{
 		// A field missing, duplicated or of the wrong JSON type.
 		{"missing-order_id", d, replace(`"order_id":"ORD-20261127-7ZQ3K9M2X4V8N6PD-42",`, ``), `missing field "order_id"`},
 		{"missing-customer_id", d, replace(`"customer_id":"CUST-00042",`, ``), `missing field "customer_id"`},
@@ -145,7 +165,13 @@ func badRecords() []badRecord {
 		{"created_at-month-13", d, replace(`2026-11-27T13:27:42.123456Z`, `2026-13-27T13:27:42.123456Z`), "want an RFC 3339 time"},
 		{"created_at-date-only", d, replace(`2026-11-27T13:27:42.123456Z`, `2026-11-27`), "want an RFC 3339 time"},
 		{"created_at-before-year-0-in-utc", d, replace(`2026-11-27T13:27:42.123456Z`, `0000-01-01T00:00:00+01:00`), "outside years 0000 to 9999"},
+	}
+}
 
+// brokenRules: well-formed orders that break a rule of the contract.
+func brokenRules() []badRecord {
+	const d, v = ClassDecode, ClassValidate
+	return []badRecord{
 		// Well-formed orders that break a rule.
 		{"order_id-empty", v, with(func(o *Order) { o.OrderID = "" }), "order_id: empty"},
 		{"order_id-51-characters", v, with(func(o *Order) { o.OrderID = "ORD-" + strings.Repeat("9", 47) }), "order_id: 51 characters, limit 50"},

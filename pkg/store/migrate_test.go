@@ -144,6 +144,17 @@ func TestSchemaMatchesSpec(t *testing.T) {
 		}
 	}
 
+}
+
+// TestSchemaConstraintsAndIndexes: the CHECK on total_amount and exactly
+// the SPEC's indexes, the GIN one usable by containment queries.
+func TestSchemaConstraintsAndIndexes(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	ctx := t.Context()
+	if _, err := db.Migrate(ctx, migrations); err != nil {
+		t.Fatal(err)
+	}
 	var checkDef string
 	if err := db.pool.QueryRow(ctx, `
 		SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
@@ -156,7 +167,7 @@ func TestSchemaMatchesSpec(t *testing.T) {
 	}
 
 	indexes := map[string]bool{}
-	rows, err = db.pool.Query(ctx, `
+	rows, err := db.pool.Query(ctx, `
 		SELECT tablename || ' ' || regexp_replace(indexdef, '^.* USING ', 'USING ')
 		FROM pg_indexes WHERE schemaname = current_schema()`)
 	if err != nil {
