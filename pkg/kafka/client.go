@@ -1,6 +1,8 @@
 // Package kafka is foodpipe's one door to Kafka and the only package that
-// imports franz-go: client options (TLS, SASL, logging), topic
-// administration, and the produce and consume loops.
+// imports franz-go: client options (TLS, SASL, logging, metrics), topic
+// administration, a producer with bounded memory, a consumer-group reader
+// that never moves a partition on its own, and the dead-letter writer.
+// What the records mean and where they are stored is pkg/pipeline's.
 package kafka
 
 import (

@@ -1,7 +1,9 @@
 // Package pipeline is where the stream meets the database: it reads orders
 // from Kafka (pkg/kafka) and stores them in PostgreSQL (pkg/store) exactly
 // once, dead-letters what cannot be stored, and owns the rules that make
-// that true: where each partition is read from, fencing, retries.
+// that true: where each partition is read from, fencing, retries. It also
+// runs the other loops that join the packages: the paced producer of
+// generated orders, and the bench's sandboxes.
 package pipeline
 
 import (
