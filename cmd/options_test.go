@@ -115,6 +115,19 @@ func TestDBOptions(t *testing.T) {
 	}
 }
 
+func TestLagOptions(t *testing.T) {
+	app, e := loaded(t, map[string]string{"FOODPIPE_MAX_LAG": "500"},
+		"lag", "--topic", "t", "--group", "g", "--database-url", "postgres://u@db/x", "--output", "json")
+	o := lagOptionsFrom(app, e)
+	if o.topic != "t" || o.group != "g" || o.maxLag != 500 || o.output != "json" || o.pg.DatabaseURL != "postgres://u@db/x" {
+		t.Errorf("lag options %+v", o)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_MAX_LAG": ""}, "lag")
+	if o := lagOptionsFrom(app, e); o.maxLag != -1 || o.group != "orders" || o.topic != "food-orders" {
+		t.Errorf("lag defaults %+v, want no limit, group orders, topic food-orders", o)
+	}
+}
+
 func TestBenchOptions(t *testing.T) {
 	app, e := loaded(t, nil, "bench", "produce", "--records", "1000", "--warmup-records", "10", "--record-size", "512",
 		"--throughput", "500", "--keep", "--partitions", "6")

@@ -88,6 +88,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newDBCmd(app),
 		newProduceCmd(app),
 		newConsumeCmd(app),
+		newLagCmd(app),
 		newBenchCmd(app),
 	)
 	return root
