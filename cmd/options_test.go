@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"io"
+	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -125,6 +126,31 @@ func TestLagOptions(t *testing.T) {
 	app, e = loaded(t, map[string]string{"FOODPIPE_MAX_LAG": ""}, "lag")
 	if o := lagOptionsFrom(app, e); o.maxLag != -1 || o.group != "orders" || o.topic != "food-orders" {
 		t.Errorf("lag defaults %+v, want no limit, group orders, topic food-orders", o)
+	}
+}
+
+func TestDLQOptions(t *testing.T) {
+	app, e := loaded(t, nil, "dlq", "inspect", "--topic", "t", "--class", "store, decode", "--since", "90m", "--output", "json")
+	i := dlqInspectOptionsFrom(app, e)
+	if i.inspect.Topic != "t.dlq" || !slices.Equal(i.inspect.Classes, []string{"store", "decode"}) ||
+		i.since.Ago != 90*time.Minute || i.output != "json" {
+		t.Errorf("dlq inspect options %+v", i)
+	}
+	app, e = loaded(t, nil, "dlq", "inspect", "--dlq-topic", "dead", "--since", "2026-11-27T13:00:00Z")
+	i = dlqInspectOptionsFrom(app, e)
+	if i.inspect.Topic != "dead" || len(i.inspect.Classes) != 0 || !i.since.At.Equal(time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)) {
+		t.Errorf("dlq inspect options %+v", i)
+	}
+
+	app, e = loaded(t, map[string]string{"FOODPIPE_DRY_RUN": "true"}, "dlq", "replay", "--topic", "t", "--class", "validate",
+		"--replay-group", "ops")
+	r := dlqReplayOptionsFrom(app, e)
+	if r.replay.Topic != "t.dlq" || !slices.Equal(r.replay.Classes, []string{"validate"}) || r.replay.GroupPrefix != "ops" || !r.replay.DryRun {
+		t.Errorf("dlq replay options %+v", r)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_DRY_RUN": ""}, "dlq", "replay")
+	if r := dlqReplayOptionsFrom(app, e); r.replay.GroupPrefix != "foodpipe-dlq-replay" || r.replay.DryRun || len(r.replay.Classes) != 0 {
+		t.Errorf("dlq replay defaults %+v", r)
 	}
 }
 

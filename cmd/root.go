@@ -89,6 +89,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newProduceCmd(app),
 		newConsumeCmd(app),
 		newLagCmd(app),
+		newDLQCmd(app),
 		newBenchCmd(app),
 	)
 	return root
