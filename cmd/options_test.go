@@ -68,6 +68,13 @@ func TestConsumeOptions(t *testing.T) {
 	if b := o.cluster.Config.Brokers; len(b) != 2 || b[0] != "k1:9092" || o.cluster.ClientID != "foodpipe/test" {
 		t.Errorf("cluster %+v", o.cluster)
 	}
+	if o.job.StopAtEnd || o.job.WaitForTopic {
+		t.Errorf("batch job by default: %+v", o.job)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_WAIT_FOR_TOPIC": "true"}, "consume", "--stop-at-end")
+	if j := consumeOptionsFrom(app, e).job; !j.StopAtEnd || !j.WaitForTopic {
+		t.Errorf("--stop-at-end, FOODPIPE_WAIT_FOR_TOPIC: %+v", j)
+	}
 	// --dlq-topic wins over <topic>.dlq.
 	app, e = loaded(t, nil, "consume", "--topic", "pizza", "--dlq-topic", "pizza-dead")
 	if got := consumeOptionsFrom(app, e).consume.DLQTopic; got != "pizza-dead" {
