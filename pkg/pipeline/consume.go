@@ -60,6 +60,10 @@ type Options struct {
 	// Until, when set, is asked after every batch (and every half second)
 	// with the offsets stored so far; Consume ends when it returns true.
 	Until func(stored map[int32]int64) bool
+	// StopAt, when set, ends each listed partition there: records at or
+	// past StopAt[p] are left unwritten, for the next run (a batch job's
+	// end offsets).
+	StopAt map[int32]int64
 	// Progress is called every ProgressInterval and once at the end.
 	ProgressInterval time.Duration
 	Progress         func(Stats)
@@ -141,11 +145,20 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		return Stats{}, err
 	}
 	defer c.dlq.Close()
+	// The client joins the group as soon as it exists, so a first
+	// assignment can arrive before NewGroupReader returns: it waits for
+	// c.reader, which it uses.
+	connected := make(chan struct{})
 	c.reader, err = kafka.NewGroupReader(ctx, cluster, kafka.GroupOptions{
 		Topic: opts.Topic, Group: opts.Group, InstanceID: opts.InstanceID,
 		FetchMaxBytes:  opts.FetchMaxBytes,
 		SessionTimeout: opts.SessionTimeout, RebalanceTimeout: opts.RebalanceTimeout, HeartbeatInterval: opts.HeartbeatInterval,
 		Assigned: func(ctx context.Context, parts []int32) (map[int32]int64, error) {
+			select {
+			case <-connected:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
 			return c.assigned(mergeDone(ctx, runCtx), parts)
 		},
 		Revoked: c.revoked,
@@ -153,6 +166,7 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 	if err != nil {
 		return Stats{}, err
 	}
+	close(connected)
 	if opts.Started != nil {
 		opts.Started()
 	}
