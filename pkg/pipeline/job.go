@@ -26,7 +26,8 @@ const topicPoll = time.Second
 // PrepareJob readies opts for Consume: it checks that the topic and its
 // dead-letter topic exist, failing with one line that names the missing
 // ones and the fix, or waiting for them with WaitForTopic; with StopAtEnd
-// it lists the topic's end offsets and sets opts.Until.
+// it lists the topic's end offsets and sets opts.StopAt and opts.Until:
+// records produced after the start are left for the next run.
 //
 // StopAtEnd is about the group, not this member: the run ends when what
 // PostgreSQL holds for the group reaches the end offsets in every
@@ -50,17 +51,19 @@ func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, op
 	if err != nil {
 		return err
 	}
-	end := map[int32]int64{}
+	end, drain := map[int32]int64{}, map[int32]int64{}
 	for p, b := range bounds {
+		end[p] = b.End
 		// A partition that holds no records (none yet, or all deleted by
 		// retention) has nothing to drain: consume stores no offset for it.
 		if b.End > b.Start {
-			end[p] = b.End
+			drain[p] = b.End
 		}
 	}
 	cluster.Logger.Info("stopping once the group has stored up to the end offsets seen now",
 		"topic", opts.Topic, "group", opts.Group, "end_offsets", end)
-	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, end, cluster.Logger)
+	opts.StopAt = end
+	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, drain, cluster.Logger)
 	return nil
 }
 
