@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -18,13 +19,14 @@ import (
 )
 
 type lagOptions struct {
-	cluster kafka.Cluster
-	pg      config.Postgres
-	topic   string
-	group   string
-	maxLag  int64 // -1: no limit
-	output  string
-	log     *slog.Logger
+	cluster    kafka.Cluster
+	pg         config.Postgres
+	migrations fs.FS
+	topic      string
+	group      string
+	maxLag     int64 // -1: no limit
+	output     string
+	log        *slog.Logger
 }
 
 func newLagCmd(app *App) *cobra.Command {
@@ -57,13 +59,14 @@ after printing the table: for alerts and scripts.`,
 
 func lagOptionsFrom(app *App, e *env) lagOptions {
 	return lagOptions{
-		cluster: app.kafkaCluster(e),
-		pg:      e.cfg.Postgres,
-		topic:   e.cfg.Kafka.Topic,
-		group:   e.cfg.Consume.Group,
-		maxLag:  e.cfg.Lag.MaxLag,
-		output:  e.cfg.Output,
-		log:     e.log,
+		cluster:    app.kafkaCluster(e),
+		pg:         e.cfg.Postgres,
+		migrations: app.Migrations,
+		topic:      e.cfg.Kafka.Topic,
+		group:      e.cfg.Consume.Group,
+		maxLag:     e.cfg.Lag.MaxLag,
+		output:     e.cfg.Output,
+		log:        e.log,
 	}
 }
 
@@ -78,6 +81,9 @@ func runLag(ctx context.Context, out io.Writer, opts lagOptions) error {
 		return err
 	}
 	defer db.Close()
+	if err := db.CheckMigrated(ctx, opts.migrations); err != nil {
+		return err
+	}
 	rep, err := pipeline.Lag(ctx, admin, db, opts.topic, opts.group)
 	if err != nil {
 		return err

@@ -127,7 +127,8 @@ func TestLagOptions(t *testing.T) {
 	app, e := loaded(t, map[string]string{"FOODPIPE_MAX_LAG": "500"},
 		"lag", "--topic", "t", "--group", "g", "--database-url", "postgres://u@db/x", "--output", "json")
 	o := lagOptionsFrom(app, e)
-	if o.topic != "t" || o.group != "g" || o.maxLag != 500 || o.output != "json" || o.pg.DatabaseURL != "postgres://u@db/x" {
+	if o.topic != "t" || o.group != "g" || o.maxLag != 500 || o.output != "json" || o.pg.DatabaseURL != "postgres://u@db/x" ||
+		o.migrations == nil {
 		t.Errorf("lag options %+v", o)
 	}
 	app, e = loaded(t, map[string]string{"FOODPIPE_MAX_LAG": ""}, "lag")
