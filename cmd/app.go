@@ -41,11 +41,12 @@ func (a *App) load(c *cobra.Command) (*env, error) {
 }
 
 // newLogger logs to w at the configured level, as text on a terminal and as
-// JSON otherwise (SPEC "Commands").
+// JSON otherwise (SPEC "Commands"). Durations read "1.5s" in both, and text
+// logs spell maps and slices as the flags do (see textAttr).
 func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(strings.ToLower(cfg.Level)))
-	hopts := &slog.HandlerOptions{Level: level}
+	hopts := &slog.HandlerOptions{Level: level, ReplaceAttr: jsonAttr}
 	format := cfg.Format
 	if format == "auto" {
 		format = "json"
@@ -54,6 +55,7 @@ func newLogger(w io.Writer, cfg config.Log) *slog.Logger {
 		}
 	}
 	if format == "text" {
+		hopts.ReplaceAttr = textAttr
 		return slog.New(slog.NewTextHandler(w, hopts))
 	}
 	return slog.New(slog.NewJSONHandler(w, hopts))

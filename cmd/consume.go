@@ -26,6 +26,7 @@ type consumeOptions struct {
 	pg          config.Postgres
 	lockWait    time.Duration
 	consume     pipeline.Options
+	job         pipeline.JobOptions
 	migrations  fs.FS
 	output      string
 	log         *slog.Logger
@@ -49,11 +50,18 @@ before they were consumed, a topic deleted and created again — stops the
 consumer with exit 1 and a line naming the group, partition and offsets, unless
 --offset-out-of-range says to resume at the earliest or latest record.
 
+A topic or dead-letter topic that does not exist stops the consumer at start with
+exit 1 and a line naming it, unless --wait-for-topic says to wait for it.
+--stop-at-end makes consume a batch job: it exits 0 with the summary once the
+group has stored, in every partition, everything up to the end offsets seen at
+start (whichever member of the group stored it), like kcat -e.
+
 The first SIGINT/SIGTERM/SIGHUP finishes (or rolls back) the batch in hand,
 commits, leaves the group and prints the summary; a second signal exits at once.`,
 		Example: `  foodpipe consume --database-url postgres://foodpipe@localhost/foodpipe
   foodpipe consume --group orders --instance-id consumer-1 --output json
-  foodpipe consume --offset-out-of-range earliest`,
+  foodpipe consume --offset-out-of-range earliest
+  foodpipe consume --stop-at-end --output json      # drain the backlog, then exit`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			e, err := app.load(c)
@@ -65,7 +73,7 @@ commits, leaves the group and prints the summary; a second signal exits at once.
 	}
 	config.AddFlags(c.Flags(), "group", "instance-id", "dlq-topic", "batch-rows", "batch-bytes",
 		"fetch-max-bytes", "session-timeout", "heartbeat-interval", "rebalance-timeout", "lock-timeout",
-		"offset-out-of-range", "progress-interval", "metrics-addr", "output")
+		"offset-out-of-range", "stop-at-end", "wait-for-topic", "progress-interval", "metrics-addr", "output")
 	return c
 }
 
@@ -78,6 +86,7 @@ func consumeOptionsFrom(app *App, e *env) consumeOptions {
 		pg:          e.cfg.Postgres,
 		lockWait:    e.cfg.Consume.LockTimeout,
 		consume:     consume,
+		job:         pipeline.JobOptions{WaitForTopic: e.cfg.Consume.WaitForTopic, StopAtEnd: e.cfg.Consume.StopAtEnd},
 		migrations:  app.Migrations,
 		output:      e.cfg.Output,
 		log:         e.log,
@@ -135,6 +144,9 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	}
 	defer db.Close()
 	if err := db.CheckMigrated(ctx, opts.migrations); err != nil {
+		return err
+	}
+	if err := pipeline.PrepareJob(ctx, opts.cluster, db, &opts.consume, opts.job); err != nil {
 		return err
 	}
 	if m != nil {

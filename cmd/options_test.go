@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"io"
+	"slices"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -75,6 +76,13 @@ func TestConsumeOptions(t *testing.T) {
 		p[pipeline.PauseAfterCommit] != time.Second {
 		t.Errorf("FOODPIPE_TEST_PAUSE: %v", p)
 	}
+	if o.job.StopAtEnd || o.job.WaitForTopic {
+		t.Errorf("batch job by default: %+v", o.job)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_WAIT_FOR_TOPIC": "true"}, "consume", "--stop-at-end")
+	if j := consumeOptionsFrom(app, e).job; !j.StopAtEnd || !j.WaitForTopic {
+		t.Errorf("--stop-at-end, FOODPIPE_WAIT_FOR_TOPIC: %+v", j)
+	}
 	// --dlq-topic wins over <topic>.dlq.
 	app, e = loaded(t, nil, "consume", "--topic", "pizza", "--dlq-topic", "pizza-dead")
 	if got := consumeOptionsFrom(app, e).consume.DLQTopic; got != "pizza-dead" {
@@ -120,6 +128,45 @@ func TestDBOptions(t *testing.T) {
 		if o.pg.DatabaseURL != "host=db user=u" || o.pg.ConnectTimeout != 3*time.Second || o.migrations == nil {
 			t.Errorf("%v: %+v", args, o)
 		}
+	}
+}
+
+func TestLagOptions(t *testing.T) {
+	app, e := loaded(t, map[string]string{"FOODPIPE_MAX_LAG": "500"},
+		"lag", "--topic", "t", "--group", "g", "--database-url", "postgres://u@db/x", "--output", "json")
+	o := lagOptionsFrom(app, e)
+	if o.topic != "t" || o.group != "g" || o.maxLag != 500 || o.output != "json" || o.pg.DatabaseURL != "postgres://u@db/x" ||
+		o.migrations == nil {
+		t.Errorf("lag options %+v", o)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_MAX_LAG": ""}, "lag")
+	if o := lagOptionsFrom(app, e); o.maxLag != -1 || o.group != "orders" || o.topic != "food-orders" {
+		t.Errorf("lag defaults %+v, want no limit, group orders, topic food-orders", o)
+	}
+}
+
+func TestDLQOptions(t *testing.T) {
+	app, e := loaded(t, nil, "dlq", "inspect", "--topic", "t", "--class", "store, decode", "--since", "90m", "--output", "json")
+	i := dlqInspectOptionsFrom(app, e)
+	if i.inspect.Topic != "t.dlq" || !slices.Equal(i.inspect.Classes, []string{"store", "decode"}) ||
+		i.since.Ago != 90*time.Minute || i.output != "json" {
+		t.Errorf("dlq inspect options %+v", i)
+	}
+	app, e = loaded(t, nil, "dlq", "inspect", "--dlq-topic", "dead", "--since", "2026-11-27T13:00:00Z")
+	i = dlqInspectOptionsFrom(app, e)
+	if i.inspect.Topic != "dead" || len(i.inspect.Classes) != 0 || !i.since.At.Equal(time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)) {
+		t.Errorf("dlq inspect options %+v", i)
+	}
+
+	app, e = loaded(t, map[string]string{"FOODPIPE_DRY_RUN": "true"}, "dlq", "replay", "--topic", "t", "--class", "validate",
+		"--replay-group", "ops")
+	r := dlqReplayOptionsFrom(app, e)
+	if r.replay.Topic != "t.dlq" || !slices.Equal(r.replay.Classes, []string{"validate"}) || r.replay.GroupPrefix != "ops" || !r.replay.DryRun {
+		t.Errorf("dlq replay options %+v", r)
+	}
+	app, e = loaded(t, map[string]string{"FOODPIPE_DRY_RUN": ""}, "dlq", "replay")
+	if r := dlqReplayOptionsFrom(app, e); r.replay.GroupPrefix != "foodpipe-dlq-replay" || r.replay.DryRun || len(r.replay.Classes) != 0 {
+		t.Errorf("dlq replay defaults %+v", r)
 	}
 }
 

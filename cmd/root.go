@@ -89,6 +89,8 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newDBCmd(app),
 		newProduceCmd(app),
 		newConsumeCmd(app),
+		newLagCmd(app),
+		newDLQCmd(app),
 		newBenchCmd(app),
 	)
 	return root

@@ -15,7 +15,7 @@ func TestHelpListsEveryCommand(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	for _, c := range []string{"produce", "consume", "topics", "db", "bench", "config", "version", "completion"} {
+	for _, c := range []string{"produce", "consume", "lag", "dlq", "topics", "db", "bench", "config", "version", "completion"} {
 		if !strings.Contains(r.stdout, "\n  "+c+" ") {
 			t.Errorf("--help does not list %q:\n%s", c, r.stdout)
 		}

@@ -26,6 +26,8 @@ type Config struct {
 	Consume       Consume       `section:"consume: the sink into PostgreSQL"`
 	Topics        Topics        `section:"topics init"`
 	Bench         Bench         `section:"bench"`
+	Lag           Lag           `section:"lag"`
+	DLQ           DLQ           `section:"dlq inspect and dlq replay"`
 	// File is the config file that was read, empty when none was.
 	File string `key:"-"`
 }
@@ -94,6 +96,9 @@ type Consume struct {
 	RebalanceTimeout  time.Duration `key:"rebalance-timeout" usage:"how long members have to rejoin during a rebalance"`
 	LockTimeout       time.Duration `key:"lock-timeout" usage:"longest wait for another transaction's lock on a stored offset (a stalled consumer) before the partition is set aside and retried"`
 	OutOfRange        string        `key:"offset-out-of-range" usage:"a stored offset outside its partition (records deleted by retention, topic recreated): fail, earliest or latest"`
+	// Batch jobs: drain what is there and exit, or start before the topics.
+	StopAtEnd    bool `key:"stop-at-end" usage:"exit 0 with the summary once the group has stored everything up to the end offsets seen at start"`
+	WaitForTopic bool `key:"wait-for-topic" usage:"wait for the orders and dead-letter topics to exist instead of exiting 1"`
 }
 
 // Topics configures topics init.
@@ -112,6 +117,19 @@ type Bench struct {
 	WarmupRecords int64   `key:"warmup-records" usage:"records sent first and left out of the results"`
 	RecordSize    int     `key:"record-size" usage:"payload of random bytes of this size instead of generated orders (0: orders)"`
 	Keep          bool    `key:"keep" usage:"keep the bench topic and schema afterwards for inspection"`
+}
+
+// Lag configures the lag command.
+type Lag struct {
+	MaxLag int64 `key:"max-lag" usage:"exit 1 when any partition lags more than this many records (-1: never)"`
+}
+
+// DLQ configures dlq inspect and dlq replay.
+type DLQ struct {
+	Class       string `key:"class" usage:"only dead letters of these classes: decode, validate, store, comma separated (empty: every class)"`
+	Since       string `key:"since" usage:"dlq inspect: only dead letters that failed since then, a duration ago (1h) or an RFC 3339 time (empty: all)"`
+	DryRun      bool   `key:"dry-run" usage:"dlq replay: count what would be replayed; replay and record nothing"`
+	ReplayGroup string `key:"replay-group" usage:"dlq replay records how far it got as the offsets of the Kafka groups <replay-group>.<class>"`
 }
 
 // Default returns the configuration used when nothing else is set.
@@ -157,6 +175,8 @@ func Default() Config {
 			DLQRetention:      720 * time.Hour,
 		},
 		Bench: Bench{Records: 1_000_000, Throughput: -1, RecordSize: 0},
+		Lag:   Lag{MaxLag: -1},
+		DLQ:   DLQ{ReplayGroup: "foodpipe-dlq-replay"},
 	}
 }
 

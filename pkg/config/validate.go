@@ -77,6 +77,11 @@ func (c *Config) Validate() error {
 		atLeast("warmup-records", c.Bench.WarmupRecords, 0),
 		check(c.Bench.WarmupRecords < c.Bench.Records, "warmup-records", c.Bench.WarmupRecords, "must be less than records"),
 		between("record-size", c.Bench.RecordSize, 0, 16<<20),
+
+		atLeast("max-lag", c.Lag.MaxLag, -1),
+		classes(c.DLQ.Class),
+		optional(c.DLQ.Since, func() error { _, err := ParseSince(c.DLQ.Since); return err }),
+		check(c.DLQ.ReplayGroup != "", "replay-group", c.DLQ.ReplayGroup, "must not be empty"),
 	}
 	return firstNonNil(checks)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
@@ -48,7 +49,8 @@ type ProducerOptions struct {
 	OnDelivery func(Delivery)
 }
 
-// NewProducer connects a producer, failing fast when Kafka is unreachable.
+// NewProducer connects a producer, failing fast when Kafka is unreachable
+// or the topic does not exist.
 func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer, opts ProducerOptions) (*Producer, error) {
 	kopts, err := producerOptions(cfg, opts.Topic)
 	if err != nil {
@@ -56,6 +58,12 @@ func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer,
 	}
 	cl, err := cluster.newClientAs(ctx, "producer", kopts...)
 	if err != nil {
+		return nil, err
+	}
+	// Records for a topic that does not exist fail only after franz-go's
+	// metadata retries, one error per order: say it once, at start.
+	if err := (&Admin{adm: kadm.NewClient(cl)}).CheckTopics(ctx, opts.Topic); err != nil {
+		cl.Close()
 		return nil, err
 	}
 	p := &Producer{

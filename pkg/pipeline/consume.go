@@ -62,6 +62,10 @@ type Options struct {
 	// Until, when set, is asked after every batch (and every half second)
 	// with the offsets stored so far; Consume ends when it returns true.
 	Until func(stored map[int32]int64) bool
+	// StopAt, when set, ends each listed partition there: records at or
+	// past StopAt[p] are left unwritten, for the next run (a batch job's
+	// end offsets).
+	StopAt map[int32]int64
 	// Progress is called every ProgressInterval and once at the end.
 	ProgressInterval time.Duration
 	Progress         func(Stats)

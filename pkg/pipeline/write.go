@@ -172,6 +172,9 @@ func (c *consumer) prepare(b *batch) (w work, again []int32) {
 		if ps == nil || skip[p] || !ps.writable(b.epochs[p]) || r.Offset < ps.next {
 			continue // not ours, moved, held, or already stored
 		}
+		if end, ok := c.opts.StopAt[p]; ok && r.Offset >= end {
+			continue // past the end of a batch job
+		}
 		want, seen := next[p]
 		if !seen {
 			want = ps.next

@@ -31,6 +31,12 @@ type Offset struct {
 	TopicID string
 }
 
+// String says what an offset update does, for logs: topic/partition:from→to
+// (from -1: no row yet).
+func (o Offset) String() string {
+	return o.Topic + "/" + strconv.Itoa(int(o.Partition)) + ":" + strconv.FormatInt(o.Expected, 10) + "→" + strconv.FormatInt(o.Next, 10)
+}
+
 // StoredOffset is where a group stands in a partition, as LoadOffsets reads
 // it.
 type StoredOffset struct {

@@ -1,0 +1,143 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// missingTopic is the one line a command ends with when topics it needs do
+// not exist, naming them and the fix.
+func missingTopic(topics ...string) error {
+	return fmt.Errorf("%w: %s: run foodpipe topics init", ErrTopicMissing, strings.Join(topics, ", "))
+}
+
+// MissingTopics returns those of topics that do not exist, or are not yet
+// served with a leader for every partition (a topic just created), in the
+// order given.
+func (a *Admin) MissingTopics(ctx context.Context, topics ...string) ([]string, error) {
+	td, err := a.adm.ListTopics(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("list topics: %w", err)
+	}
+	var missing []string
+	for _, t := range topics {
+		d, ok := td[t]
+		ready := ok && d.Err == nil && len(d.Partitions) > 0
+		for _, p := range d.Partitions {
+			ready = ready && p.Err == nil && p.Leader >= 0
+		}
+		switch {
+		case ready:
+		case !ok || d.Err == nil || errors.Is(d.Err, kerr.UnknownTopicOrPartition) || errors.Is(d.Err, kerr.LeaderNotAvailable):
+			missing = append(missing, t)
+		default:
+			return nil, fmt.Errorf("describe topic %s: %w", t, d.Err)
+		}
+	}
+	return missing, nil
+}
+
+// CheckTopics fails with ErrTopicMissing, naming every missing topic and
+// the fix, unless all of topics exist.
+func (a *Admin) CheckTopics(ctx context.Context, topics ...string) error {
+	missing, err := a.MissingTopics(ctx, topics...)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return missingTopic(missing...)
+	}
+	return nil
+}
+
+// Bounds lists the offsets every partition of topic holds now: from its
+// first record to its high watermark.
+func (a *Admin) Bounds(ctx context.Context, topic string) (map[int32]Bounds, error) {
+	b, err := listBounds(ctx, a.adm, topic)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, missingTopic(topic)
+	}
+	return b, err
+}
+
+// StableEnds lists, per partition of topic, the offset a reader that skips
+// uncommitted transactions can read up to now (the last stable offset;
+// the high watermark where no transaction is open).
+func (a *Admin) StableEnds(ctx context.Context, topic string) (map[int32]int64, error) {
+	lo, err := a.adm.ListCommittedOffsets(ctx, topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return nil, missingTopic(topic)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
+	return out, nil
+}
+
+// TopicID returns the id of topic as Kafka's tools print it, "" when the
+// cluster has no topic ids.
+func (a *Admin) TopicID(ctx context.Context, topic string) (string, error) {
+	id, err := topicID(ctx, a.adm, topic)
+	if errors.Is(err, kerr.UnknownTopicOrPartition) {
+		return "", missingTopic(topic)
+	}
+	return id, err
+}
+
+// CommittedOffsets returns the offsets group committed to Kafka for the
+// partitions of topic; a partition with no commit is absent.
+func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	resp, err := a.adm.FetchOffsetsForTopics(ctx, group, topic)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fetch offsets of group %s for %s: %w", group, topic, err)
+	}
+	out := map[int32]int64{}
+	resp.Each(func(o kadm.OffsetResponse) {
+		if o.Topic == topic && o.At >= 0 {
+			out[o.Partition] = o.At
+		}
+	})
+	return out, nil
+}
+
+// CommitOffsets commits offsets of topic for group without joining it, as
+// a tool that reads partitions directly does. Kafka accepts that only while
+// the group has no members: a group of foodpipe's own that no consumer
+// joins (dlq replay's).
+func (a *Admin) CommitOffsets(ctx context.Context, group, topic string, offsets map[int32]int64) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	var os kadm.Offsets
+	for _, p := range slices.Sorted(func(yield func(int32) bool) {
+		for p := range offsets {
+			if !yield(p) {
+				return
+			}
+		}
+	}) {
+		os.AddOffset(topic, p, offsets[p], -1)
+	}
+	resp, err := a.adm.CommitOffsets(ctx, group, os)
+	if err == nil {
+		err = resp.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("commit offsets of group %s for %s: %w", group, topic, err)
+	}
+	return nil
+}

@@ -1,0 +1,274 @@
+package pipeline
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/kafka"
+	"github.com/foodpipe/foodpipe/pkg/order"
+)
+
+// Classes are the dead-letter classes, in the order the pipeline meets them.
+var Classes = []string{order.ClassDecode, order.ClassValidate, order.ClassStore}
+
+// InspectOptions select the dead letters Inspect shows.
+type InspectOptions struct {
+	Topic   string    // the dead-letter topic
+	Classes []string  // only these classes; none: every class
+	Since   time.Time // only those that failed at or after it; zero: all
+}
+
+// InspectStats counts what Inspect read.
+type InspectStats struct {
+	Read  int64 // dead letters read: the whole topic up to its end at the start
+	Shown int64 // those that passed the filters
+}
+
+// Inspect reads the dead-letter topic from its first record to its end at
+// the time of the call, outside any consumer group, and calls show with
+// every dead letter that passes the filters, in offset order within each
+// partition.
+func Inspect(ctx context.Context, cluster kafka.Cluster, opts InspectOptions, show func(kafka.Letter) error) (InspectStats, error) {
+	admin, err := kafka.NewAdmin(ctx, cluster)
+	if err != nil {
+		return InspectStats{}, err
+	}
+	from, ends, err := readRange(ctx, admin, opts.Topic)
+	admin.Close()
+	if err != nil {
+		return InspectStats{}, err
+	}
+	var st InspectStats
+	err = kafka.ReadTopic(ctx, cluster, opts.Topic, from, ends, func(b kafka.Batch) error {
+		for _, r := range b.Records {
+			l := kafka.LetterOf(r)
+			st.Read++
+			if len(opts.Classes) > 0 && !slices.Contains(opts.Classes, l.Class) {
+				continue
+			}
+			if !opts.Since.IsZero() && failedAt(l).Before(opts.Since) {
+				continue
+			}
+			st.Shown++
+			if err := show(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return st, err
+}
+
+// readRange is what a reader of topic reads now: from each partition's
+// first record to its stable end.
+func readRange(ctx context.Context, admin *kafka.Admin, topic string) (from, to map[int32]int64, err error) {
+	bounds, err := admin.Bounds(ctx, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	to, err = admin.StableEnds(ctx, topic)
+	if err != nil {
+		return nil, nil, err
+	}
+	from = map[int32]int64{}
+	for p, b := range bounds {
+		from[p] = b.Start
+	}
+	return from, to, nil
+}
+
+// failedAt is when a letter was dead-lettered: its header, or the record's
+// timestamp when the header is missing.
+func failedAt(l kafka.Letter) time.Time {
+	if !l.FailedAt.IsZero() {
+		return l.FailedAt
+	}
+	return l.Timestamp
+}
+
+// ReplayOptions configure Replay.
+type ReplayOptions struct {
+	Topic   string   // the dead-letter topic
+	Classes []string // the classes to replay; none: all of Classes
+	// GroupPrefix names the Kafka groups that record how far replay got:
+	// class c's progress is the committed offsets of <GroupPrefix>.<c>.
+	GroupPrefix string
+	// DryRun counts what would be replayed; nothing is produced or
+	// committed.
+	DryRun bool
+}
+
+// Reasons a dead letter of a selected class is not replayed.
+const (
+	// SkipMarker: the original was too large to dead-letter whole; the
+	// marker has no value to replay (its headers name the source offset).
+	SkipMarker = "marker"
+	// SkipNoSource: no foodpipe-source-topic header, so nowhere to send it.
+	SkipNoSource = "no source topic"
+	// SkipLoop: the source topic is the dead-letter topic itself.
+	SkipLoop = "source is the dead-letter topic"
+)
+
+// ReplayStats is what Replay did, or would do in a dry run.
+type ReplayStats struct {
+	Topic  string            `json:"topic"`
+	DryRun bool              `json:"dry_run"`
+	Groups map[string]string `json:"groups"` // class → the group recording its progress
+	// Read counts the dead letters read: from the earliest position of the
+	// selected classes' groups to the topic's end at the start.
+	Read     int64 `json:"read"`
+	Replayed int64 `json:"replayed"` // in a dry run: would be replayed
+	// Skipped counts dead letters of a selected class that cannot be
+	// replayed, by reason; they are passed all the same.
+	Skipped map[string]int64 `json:"skipped"`
+	// Earlier counts dead letters of a selected class that an earlier
+	// replay already sent (read again for another class's sake).
+	Earlier int64 `json:"replayed_before"`
+	// OtherClasses counts dead letters of classes not selected.
+	OtherClasses int64           `json:"other_classes"`
+	Sources      []SourceReplays `json:"sources"`
+}
+
+// SourceReplays counts the dead letters replayed from one source partition.
+type SourceReplays struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Replayed  int64  `json:"replayed"`
+}
+
+// Replay sends the dead letters of the selected classes back to their
+// source topics — original key, value and headers, foodpipe's removed —
+// once the cause of their failure is fixed. Each class's progress is the
+// committed offsets of its own group, advanced past every batch once the
+// batch's letters are acknowledged: a second Replay sends nothing that the
+// first sent. A crash between the acknowledgement and the commit sends that
+// batch again on the next run (the sink stores an order once by order_id).
+// Markers cannot be replayed: they are counted and passed. A stop (ctx)
+// finishes the batch in hand, acknowledged and committed.
+func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (ReplayStats, error) {
+	classes := opts.Classes
+	if len(classes) == 0 {
+		classes = Classes
+	}
+	st := ReplayStats{Topic: opts.Topic, DryRun: opts.DryRun, Groups: map[string]string{}, Skipped: map[string]int64{},
+		Sources: []SourceReplays{}}
+	for _, c := range classes {
+		st.Groups[c] = opts.GroupPrefix + "." + c
+	}
+	admin, err := kafka.NewAdmin(ctx, cluster)
+	if err != nil {
+		return st, err
+	}
+	defer admin.Close()
+	starts, ends, err := readRange(ctx, admin, opts.Topic)
+	if err != nil {
+		return st, err
+	}
+	done := map[string]map[int32]int64{} // class → partition → next offset not yet replayed
+	for _, c := range classes {
+		if done[c], err = admin.CommittedOffsets(ctx, st.Groups[c], opts.Topic); err != nil {
+			return st, err
+		}
+	}
+	from := replayFrom(starts, classes, done)
+	cluster.Logger.Info("replaying dead letters", "topic", opts.Topic, "classes", classes, "groups", slices.Sorted(maps.Values(st.Groups)),
+		"from", from, "to", ends, "dry_run", opts.DryRun)
+
+	replayer := kafka.NewReplayer(cluster)
+	defer replayer.Close()
+	type source struct {
+		topic     string
+		partition int32
+	}
+	sources := map[source]int64{}
+	// The batch in hand is finished even when a stop is asked: what was
+	// acknowledged is committed, so that a stop never causes a replay twice.
+	finish := context.WithoutCancel(ctx)
+	err = kafka.ReadTopic(ctx, cluster, opts.Topic, from, ends, func(b kafka.Batch) error {
+		var todo []kafka.Letter
+		for _, r := range b.Records {
+			l := kafka.LetterOf(r)
+			st.Read++
+			next, seen := done[l.Class][l.Partition]
+			switch {
+			case !slices.Contains(classes, l.Class):
+				st.OtherClasses++
+			case seen && l.Offset < next:
+				st.Earlier++
+			case l.Truncated:
+				st.Skipped[SkipMarker]++
+			case l.SourceTopic == "":
+				st.Skipped[SkipNoSource]++
+			case l.SourceTopic == opts.Topic:
+				st.Skipped[SkipLoop]++
+			default:
+				todo = append(todo, l)
+			}
+		}
+		if !opts.DryRun {
+			if err := replayer.Replay(finish, todo); err != nil {
+				return err
+			}
+		}
+		for _, l := range todo {
+			sources[source{l.SourceTopic, l.SourcePartition}]++
+		}
+		st.Replayed += int64(len(todo))
+		if opts.DryRun {
+			return nil
+		}
+		return commitReplayed(finish, admin, opts.Topic, st.Groups, done, b.Next)
+	})
+	for src, n := range sources {
+		st.Sources = append(st.Sources, SourceReplays{Topic: src.topic, Partition: src.partition, Replayed: n})
+	}
+	slices.SortFunc(st.Sources, func(a, b SourceReplays) int {
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+	})
+	return st, err
+}
+
+// replayFrom is where each partition is read from: the earliest next
+// offset of the classes' groups, never before the partition's first record
+// (records deleted by retention cannot be replayed).
+func replayFrom(starts map[int32]int64, classes []string, done map[string]map[int32]int64) map[int32]int64 {
+	from := map[int32]int64{}
+	for p, start := range starts {
+		lo := int64(-1)
+		for _, c := range classes {
+			n, ok := done[c][p]
+			if !ok {
+				n = start
+			}
+			if lo < 0 || n < lo {
+				lo = n
+			}
+		}
+		from[p] = max(lo, start)
+	}
+	return from
+}
+
+// commitReplayed advances every class's group past the batch, never back.
+func commitReplayed(ctx context.Context, admin *kafka.Admin, topic string, groups map[string]string,
+	done map[string]map[int32]int64, next map[int32]int64) error {
+	for c, g := range groups {
+		move := map[int32]int64{}
+		for p, n := range next {
+			if cur, ok := done[c][p]; !ok || n > cur {
+				move[p] = n
+			}
+		}
+		if err := admin.CommitOffsets(ctx, g, topic, move); err != nil {
+			return err
+		}
+		if done[c] == nil {
+			done[c] = map[int32]int64{}
+		}
+		maps.Copy(done[c], move)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package pipeline
+
+import (
+	"context"
+	"log/slog"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/kafka"
+)
+
+// JobOptions make a Consume run a batch job.
+type JobOptions struct {
+	// WaitForTopic waits for the topic and its dead-letter topic to exist
+	// (logging once while it waits) instead of failing at once.
+	WaitForTopic bool
+	// StopAtEnd ends the run once the group has stored, in every partition,
+	// everything up to the end offsets seen at start, like kcat -e.
+	StopAtEnd bool
+}
+
+// topicPoll is how often WaitForTopic looks for the topics.
+const topicPoll = time.Second
+
+// PrepareJob readies opts for Consume: it checks that the topic and its
+// dead-letter topic exist, failing with one line that names the missing
+// ones and the fix, or waiting for them with WaitForTopic; with StopAtEnd
+// it lists the topic's end offsets and sets opts.StopAt and opts.Until:
+// records produced after the start are left for the next run.
+//
+// StopAtEnd is about the group, not this member: the run ends when what
+// PostgreSQL holds for the group reaches the end offsets in every
+// partition, whichever member stored them. So every member of a group
+// started with --stop-at-end ends once the group as a whole has caught up
+// with the ends that member saw at its start; partitions a member left
+// behind are drained by the others, or by whoever takes them over.
+func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, opts *Options, job JobOptions) error {
+	admin, err := kafka.NewAdmin(ctx, cluster)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if err := waitTopics(ctx, admin, cluster.Logger, job.WaitForTopic, opts.Topic, opts.DLQTopic); err != nil {
+		return err
+	}
+	if !job.StopAtEnd {
+		return nil
+	}
+	bounds, err := admin.Bounds(ctx, opts.Topic)
+	if err != nil {
+		return err
+	}
+	end, drain := map[int32]int64{}, map[int32]int64{}
+	for p, b := range bounds {
+		end[p] = b.End
+		// A partition that holds no records (none yet, or all deleted by
+		// retention) has nothing to drain: consume stores no offset for it.
+		if b.End > b.Start {
+			drain[p] = b.End
+		}
+	}
+	cluster.Logger.Info("stopping once the group has stored up to the end offsets seen now",
+		"topic", opts.Topic, "group", opts.Group, "end_offsets", end)
+	opts.StopAt = end
+	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, drain, cluster.Logger)
+	return nil
+}
+
+// waitTopics returns once every topic exists; without wait it fails at
+// once with ErrTopicMissing.
+func waitTopics(ctx context.Context, admin *kafka.Admin, log *slog.Logger, wait bool, topics ...string) error {
+	if !wait {
+		return admin.CheckTopics(ctx, topics...)
+	}
+	waited := false
+	for {
+		missing, err := admin.MissingTopics(ctx, topics...)
+		if err != nil {
+			return err
+		}
+		if len(missing) == 0 {
+			if waited {
+				log.Info("topics exist now", "topics", topics)
+			}
+			return nil
+		}
+		if !waited {
+			log.Warn("waiting for topics to exist (foodpipe topics init creates them)", "topics", missing)
+			waited = true
+		}
+		if err := sleep(ctx, topicPoll); err != nil {
+			return err
+		}
+	}
+}
+
+// storedPoll is how often untilStored asks PostgreSQL at most.
+const storedPoll = 500 * time.Millisecond
+
+// untilStored returns an Until func satisfied once group has stored at
+// least end[p] in every partition p: by this member (the offsets it is
+// given), or else by the group as PostgreSQL holds it, read at most every
+// storedPoll. It is called from two goroutines.
+func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end map[int32]int64, log *slog.Logger) func(map[int32]int64) bool {
+	var (
+		mu      sync.Mutex
+		asked   time.Time
+		reached bool
+	)
+	covers := func(stored map[int32]int64) bool {
+		for p, e := range end {
+			if stored[p] < e {
+				return false
+			}
+		}
+		return true
+	}
+	return func(own map[int32]int64) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if reached {
+			return true
+		}
+		if !covers(own) {
+			if time.Since(asked) < storedPoll {
+				return false
+			}
+			asked = time.Now()
+			rows, err := sink.LoadOffsets(ctx, group, topic)
+			if err != nil {
+				return false // the writer's retries report an unavailable database
+			}
+			stored := make(map[int32]int64, len(rows))
+			for p, s := range rows {
+				stored[p] = s.Next
+			}
+			if !covers(stored) {
+				return false
+			}
+			own = stored
+		}
+		reached = true
+		log.Info("the group has stored up to the end offsets seen at start: stopping",
+			"topic", topic, "group", group, "end_offsets", end, "stored_offsets", maps.Clone(own))
+		return true
+	}
+}
