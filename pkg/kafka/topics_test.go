@@ -184,10 +184,13 @@ func TestEnsureTopicsConcurrent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	_, _, specs := testSpecs(t)
+	// Looked up here, not in the goroutines: without services it skips the
+	// test, and a skip outside the test's goroutine would hang it.
+	cluster := testCluster(t)
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {
-			admin, err := NewAdmin(ctx, testCluster(t))
+			admin, err := NewAdmin(ctx, cluster)
 			if err != nil {
 				errs <- err
 				return
