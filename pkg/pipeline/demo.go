@@ -153,7 +153,8 @@ type Demo struct {
 	admin   *kafka.Admin
 	db      *store.DB
 	undo    []func()
-	start   time.Time
+	start   time.Time // of StartDemo
+	running time.Time // of producing
 	res     DemoResult // what setUp found
 
 	mu        sync.Mutex
@@ -338,6 +339,9 @@ func (d *Demo) postgres(ctx context.Context) (config.Postgres, string, error) {
 // consumer stopped. The consumers outlive a signal by a bounded drain, so
 // that a stopped run still ends with every record it produced stored.
 func (d *Demo) run(ctx context.Context) (stats ProduceStats, drained bool, err error) {
+	d.mu.Lock()
+	d.running = time.Now()
+	d.mu.Unlock()
 	consumeCtx, stopConsumers := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopConsumers()
 	var wg sync.WaitGroup
@@ -492,7 +496,7 @@ func (d *Demo) view() {
 		return
 	}
 	d.mu.Lock()
-	v := DemoView{Elapsed: time.Since(d.start), Duration: d.opts.Duration, Phase: d.phase,
+	v := DemoView{Elapsed: time.Since(d.running), Duration: d.opts.Duration, Phase: d.phase,
 		Produced: d.produced.Produced, Failed: d.produced.Failed, Poisoned: len(d.poison)}
 	for _, c := range d.consumers {
 		c.DeadLettered = maps.Clone(c.DeadLettered)
