@@ -324,6 +324,7 @@ func printDemo(w io.Writer, r pipeline.DemoResult, dlq string) error {
 	}
 	fmt.Fprintln(tw)
 	fmt.Fprintf(tw, "check\t%s\n", demoCheck(r))
+	fmt.Fprintf(tw, "trimmed\t%d records deleted from the broker once PostgreSQL held them (bounds its memory)\n", r.Trimmed)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

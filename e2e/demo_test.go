@@ -27,6 +27,7 @@ type demoSummary struct {
 	Rows        int64  `json:"rows"`
 	DeadLetters int64  `json:"dead_letters"`
 	Drained     bool   `json:"drained"`
+	Trimmed     int64  `json:"trimmed"`
 	Poison      []struct {
 		Class     string `json:"class"`
 		Partition int32  `json:"partition"`
@@ -84,6 +85,9 @@ func checkDemo(t *testing.T, r result) demoSummary {
 	if s.Produced != s.Rows+s.DeadLetters || s.Rows != s.Orders || s.DeadLetters != int64(len(s.Poison)) {
 		t.Errorf("produced %d, orders %d, rows %d, dead letters %d, poison %d: the counts do not add up",
 			s.Produced, s.Orders, s.Rows, s.DeadLetters, len(s.Poison))
+	}
+	if s.Trimmed != s.Produced {
+		t.Errorf("%d records trimmed from the broker, want all %d: every record is stored or dead-lettered by the end", s.Trimmed, s.Produced)
 	}
 	var stored, dead int64
 	var owned []int32

@@ -123,6 +123,10 @@ type DemoResult struct {
 	// Orders and DeadLetters == len(Poison).
 	Rows        int64 `json:"rows"`
 	DeadLetters int64 `json:"dead_letters"`
+	// Trimmed is how many records of the orders topic the broker no longer
+	// holds because PostgreSQL has them (what bounds the in-process
+	// broker's memory).
+	Trimmed int64 `json:"trimmed"`
 	// Drained says every record produced was stored or dead-lettered
 	// before the consumers stopped (a stop by signal may end the wait).
 	Drained bool `json:"drained"`
@@ -153,8 +157,8 @@ type Demo struct {
 	admin   *kafka.Admin
 	db      *store.DB
 	undo    []func()
-	start   time.Time // of StartDemo
-	running time.Time // of producing
+	start   time.Time  // of StartDemo
+	running time.Time  // of producing
 	res     DemoResult // what setUp found
 
 	mu        sync.Mutex
@@ -349,7 +353,8 @@ func (d *Demo) run(ctx context.Context) (stats ProduceStats, drained bool, err e
 	for i := range d.opts.Consumers {
 		wg.Go(func() { errs[i] = d.consume(consumeCtx, i) })
 	}
-	stopTrim := every(d.opts.TrimInterval, func() { d.trim(consumeCtx) })
+	// Not consumeCtx: the last trim runs after the consumers stopped.
+	stopTrim := every(d.opts.TrimInterval, func() { d.trim(context.WithoutCancel(ctx)) })
 	stopView := every(d.opts.ViewInterval, d.view)
 	defer stopView()
 
@@ -527,6 +532,13 @@ func (d *Demo) answers(ctx context.Context, res *DemoResult) (err error) {
 	}
 	for _, n := range end {
 		res.DeadLetters += n
+	}
+	start, err := d.admin.StartOffsets(ctx, d.opts.Kafka.Topic)
+	if err != nil {
+		return err
+	}
+	for _, n := range start {
+		res.Trimmed += n
 	}
 	return nil
 }
