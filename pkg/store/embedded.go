@@ -70,10 +70,15 @@ func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
+	reapStale(opts.Log)
 	// A short path of its own: the Unix socket lives here too, and socket
 	// paths are limited to about 100 bytes.
-	dir, err := os.MkdirTemp("", "foodpipe-demo-pg-")
+	dir, err := os.MkdirTemp("", embeddedDirPrefix)
 	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
+	}
+	if err := writeOwner(dir); err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
 	}
 	logw := logWriter(opts.Log)
@@ -136,6 +141,13 @@ func startInside(pg *embeddedpostgres.EmbeddedPostgres, dir string) error {
 	}()
 	return pg.Start()
 }
+
+// embeddedDirPrefix names the temp dirs of embedded servers; ownerFile in
+// one holds the pid of the foodpipe process that started it.
+const (
+	embeddedDirPrefix = "foodpipe-demo-pg-"
+	ownerFile         = "owner.pid"
+)
 
 // extractedMarker marks binaries extracted completely: a directory without
 // it is a run that died while extracting, and is extracted again.
