@@ -1,12 +1,15 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -206,4 +209,67 @@ func schemaExists(t *testing.T, dsn, schema string) bool {
 		t.Fatal(err)
 	}
 	return n > 0
+}
+
+// TestDemoKeepHoldsUntilCtrlC: with --keep the demo prints its summary and
+// how to reach its services, keeps them up (the rows can be read), and
+// stops at the first SIGINT with exit 0; on a server of the user's, its
+// schema stays.
+func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.DatabaseURL(t)
+	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", dsn, "--keep", "--output", "json")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{want: "kept running until Ctrl-C"}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill() })
+	stderr.wait(t, time.Minute)
+
+	var s demoSummary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+	}
+	t.Cleanup(func() {
+		mustExec(t, dsn, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s.Explore.Schema}.Sanitize()+" CASCADE")
+	})
+	if !strings.Contains(stderr.String(), "psql '") || !strings.Contains(stderr.String(), s.Explore.Schema) {
+		t.Errorf("no psql command for schema %s on stderr:\n%s", s.Explore.Schema, stderr.String())
+	}
+	if got := countIn(t, dsn, s.Explore.Schema); got != s.Rows || got == 0 {
+		t.Errorf("the kept schema holds %d orders, the summary says %d", got, s.Rows)
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15 s after SIGINT:\n%s", stderr.String())
+	}
+	noRace(t, stderr.String())
+	if !schemaExists(t, dsn, s.Explore.Schema) {
+		t.Errorf("schema %s was dropped despite --keep", s.Explore.Schema)
+	}
+}
+
+func countIn(t *testing.T, dsn, schema string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{schema, "orders"}.Sanitize()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
