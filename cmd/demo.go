@@ -216,8 +216,11 @@ func viewLines(v pipeline.DemoView, rate float64) []string {
 		stored += c.Stored
 		dead += sum(c.DeadLettered)
 	}
-	head := fmt.Sprintf("foodpipe demo  %-9s %5s / %s at %g orders/s", v.Phase,
-		v.Elapsed.Truncate(time.Second), v.Duration, rate)
+	of := v.Duration.String()
+	if v.Duration <= 0 {
+		of = "until Ctrl-C"
+	}
+	head := fmt.Sprintf("foodpipe demo  %-9s %5s / %s at %g orders/s", v.Phase, v.Elapsed.Truncate(time.Second), of, rate)
 	lines := []string{head,
 		fmt.Sprintf("  produced %d   stored %d   dead-lettered %d (poison records sent: %d)", v.Produced, stored, dead, v.Poisoned)}
 	for _, c := range v.Consumers {

@@ -63,7 +63,7 @@ type demoSummary struct {
 // checkDemo checks that the summary's figures add up and agree with each
 // other: every order stored once, every poison record dead-lettered once,
 // three consumers splitting the partitions, the answers summing to the rows.
-func checkDemo(t *testing.T, r result) demoSummary {
+func checkDemo(t *testing.T, r result, stopped string) demoSummary {
 	t.Helper()
 	if r.code != 0 {
 		t.Fatalf("demo failed:\n%s", r)
@@ -75,7 +75,7 @@ func checkDemo(t *testing.T, r result) demoSummary {
 	if len(s.Topics) != 2 || s.Topics[0].Status != "created" || s.Topics[0].Partitions != 3 || !strings.HasSuffix(s.Topics[1].Topic, ".dlq") {
 		t.Errorf("topics %+v, want the orders topic and its dead-letter topic created with 3 partitions", s.Topics)
 	}
-	if s.Stopped != "duration" || !s.Drained || s.Orders == 0 || s.Failed != 0 {
+	if s.Stopped != stopped || !s.Drained || s.Orders == 0 || s.Failed != 0 {
 		t.Errorf("stopped %q, drained %v, %d orders, %d failed", s.Stopped, s.Drained, s.Orders, s.Failed)
 	}
 	classes := map[string]int{}
@@ -143,7 +143,7 @@ func TestDemoOnPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.DatabaseURL(t)
 	r := run(t, nil, "demo", "--duration", "6s", "--rate", "100", "--database-url", dsn, "--output", "json")
-	s := checkDemo(t, r)
+	s := checkDemo(t, r, "duration")
 	if s.Explore.Topic != "food-orders" || !strings.HasPrefix(s.Explore.Brokers[0], "127.0.0.1:") {
 		t.Errorf("explore %+v: want the in-process broker and food-orders", s.Explore)
 	}
@@ -160,7 +160,7 @@ func TestDemoOnRealKafka(t *testing.T) {
 	dsn := testenv.DatabaseURL(t)
 	r := run(t, nil, "demo", "--duration", "6s", "--rate", "100", "--brokers", strings.Join(brokers, ","),
 		"--database-url", dsn, "--output", "json")
-	s := checkDemo(t, r)
+	s := checkDemo(t, r, "duration")
 	if !strings.HasPrefix(s.Explore.Topic, "foodpipe-demo-") || !slices.Equal(s.Explore.Brokers, brokers) {
 		t.Errorf("explore %+v: want a topic of the demo's own on %v", s.Explore, brokers)
 	}
@@ -272,4 +272,37 @@ func countIn(t *testing.T, dsn, schema string) int64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestDemoUntilCtrlC: --duration 0 runs until the first SIGINT, which stops
+// producing; what was produced is still stored before the summary, exit 0.
+func TestDemoUntilCtrlC(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.DatabaseURL(t)
+	c := command(t, t.Context(), nil, "demo", "--duration", "0", "--rate", "100", "--database-url", dsn, "--output", "json")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{want: `msg="record dead-lettered" consumer=consumer-`}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill() })
+	stderr.wait(t, time.Minute) // the poison went in, 5 s into a run without a duration
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	r := result{stdout: stdout.String()}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20 s after SIGINT:\n%s", stderr.String())
+	}
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	noRace(t, r.stderr)
+	checkDemo(t, r, "signal")
 }
