@@ -142,7 +142,7 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 		lv := &liveView{w: opts.stderr}
 		defer lv.stop()
 		// Logs go through the view, which moves itself below them.
-		d.Log = slog.New(slog.NewTextHandler(lv, &slog.HandlerOptions{Level: levelOf(opts.log)}))
+		d.Log = slog.New(slog.NewTextHandler(lv, &slog.HandlerOptions{Level: levelOf(ctx, opts.log)}))
 		d.Embedded.Log = d.Log
 		d.Step = func(s string) { lv.show([]string{"foodpipe demo: " + s + " …"}) }
 		d.View = func(v pipeline.DemoView) { lv.show(viewLines(v, d.Rate)) }
@@ -199,9 +199,9 @@ func psqlURL(e pipeline.Explore) string {
 }
 
 // levelOf is the lowest level log is enabled for.
-func levelOf(log *slog.Logger) slog.Level {
+func levelOf(ctx context.Context, log *slog.Logger) slog.Level {
 	for _, l := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn} {
-		if log.Enabled(context.Background(), l) {
+		if log.Enabled(ctx, l) {
 			return l
 		}
 	}

@@ -308,7 +308,7 @@ func demoName(now time.Time, sep string) string {
 func (d *Demo) postgres(ctx context.Context) (config.Postgres, string, error) {
 	if d.opts.Postgres == nil {
 		d.step("starting the embedded PostgreSQL " + string(store.EmbeddedVersion) + " (the first run downloads it)")
-		e, err := store.StartEmbedded(d.opts.Embedded)
+		e, err := store.StartEmbedded(ctx, d.opts.Embedded)
 		if err != nil {
 			return config.Postgres{}, "", err
 		}

