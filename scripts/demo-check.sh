@@ -63,11 +63,11 @@ grep -E '^(ready in|produced|stored|dead-lettered|check) ' "$work/run1.out"
 echo "demo-check: run 1 took $(($(date +%s) - start))s"
 
 offline=()
-if unshare -n true 2>/dev/null; then
-	offline=(unshare -n sh -c 'ip link set lo up 2>/dev/null || true; exec "$@"' sh)
+if command -v ip >/dev/null && unshare -n true 2>/dev/null; then
+	offline=(unshare -n sh -c 'ip link set lo up && exec "$@"' sh)
 	echo "demo-check: run 2 (offline: a network namespace with loopback only; JSON output)"
 else
-	echo "demo-check: run 2 (unshare -n not permitted here: online, but the cache must serve it; JSON output)"
+	echo "demo-check: run 2 (no unshare -n or ip here: online, but the cache must serve it; JSON output)"
 fi
 start=$(date +%s)
 "${offline[@]}" "${as_user[@]}" env -i HOME="$home" TMPDIR="$work/tmp" PATH=/usr/bin:/bin "$work/foodpipe" demo --duration "$DURATION" \
