@@ -58,6 +58,7 @@ func newRootCmd(app *App) *cobra.Command {
 		Long: `foodpipe generates food orders and produces them to Kafka, consumes them in a
 consumer group and stores them in PostgreSQL exactly once, and measures itself.
 
+  foodpipe demo                                  all of it in one process, nothing to install
   foodpipe topics init && foodpipe db migrate    set up Kafka and PostgreSQL
   foodpipe produce --rate 100                    produce mock orders
   foodpipe consume                               store them in PostgreSQL
@@ -92,6 +93,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newLagCmd(app),
 		newDLQCmd(app),
 		newBenchCmd(app),
+		newDemoCmd(app),
 	)
 	return root
 }

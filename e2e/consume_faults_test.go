@@ -205,8 +205,9 @@ func TestConsumeFencedWriteRollsBack(t *testing.T) {
 // the consumer waits, retries, and resumes; nothing is lost or doubled.
 func TestConsumePostgresOutage(t *testing.T) {
 	t.Parallel()
+	brokers := testenv.Brokers(t) // before the cluster is made: without services it skips at once
 	pg := testenv.PrivatePostgres(t)
-	p := &pipeline{t: t, brokers: testenv.Brokers(t), topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group"), dsn: pg.URL}
+	p := &pipeline{t: t, brokers: brokers, topic: testenv.Name(t, "orders"), group: testenv.Name(t, "group"), dsn: pg.URL}
 	p.init()
 	const n = 30_000
 	producer := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", p.topic,

@@ -29,6 +29,9 @@ type testbed struct {
 // test ends. Not under t.TempDir(): its 0700 parent keeps the postgres user out.
 func newTestbed(t *testing.T) *testbed {
 	t.Helper()
+	// A private test bed takes a minute to build: only where the shared
+	// one runs, which says the tools it needs are here.
+	testenv.RequireTestbed(t)
 	parent, err := os.MkdirTemp("", "foodpipe-testbed-")
 	if err != nil {
 		t.Fatal(err)

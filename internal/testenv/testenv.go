@@ -56,6 +56,22 @@ func unavailable(t testing.TB, what string, err error) {
 	t.Skip(msg)
 }
 
+// RequireTestbed skips t at once (fails it under
+// FOODPIPE_REQUIRE_SERVICES=1) unless the test bed's services are
+// configured. Tests that build services of their own from the test bed's
+// tools (a private test bed) call it first, so that a run without services
+// skips them instead of spending a minute building them.
+//
+// Call it, and every lookup of this package, from the test's own goroutine:
+// a skip from any other goroutine ends only that goroutine, and a test
+// waiting for it hangs.
+func RequireTestbed(t testing.TB) {
+	t.Helper()
+	if os.Getenv("FOODPIPE_TEST_BROKERS") == "" || os.Getenv("FOODPIPE_TEST_DATABASE_URL") == "" {
+		unavailable(t, "test bed", fmt.Errorf("FOODPIPE_TEST_BROKERS and FOODPIPE_TEST_DATABASE_URL not set"))
+	}
+}
+
 // Brokers returns the bootstrap brokers of a real Kafka cluster.
 func Brokers(t testing.TB) []string {
 	t.Helper()

@@ -28,8 +28,12 @@ type Config struct {
 	Bench         Bench         `section:"bench"`
 	Lag           Lag           `section:"lag"`
 	DLQ           DLQ           `section:"dlq inspect and dlq replay"`
+	Demo          Demo          `section:"demo"`
 	// File is the config file that was read, empty when none was.
 	File string `key:"-"`
+	// set holds the keys given by a flag, the environment or the config
+	// file, as opposed to left at their defaults (see IsSet).
+	set map[string]bool
 }
 
 // Log configures the structured logs written to stderr.
@@ -116,7 +120,12 @@ type Bench struct {
 	Throughput    float64 `key:"throughput" usage:"records per second (-1: unlimited)"`
 	WarmupRecords int64   `key:"warmup-records" usage:"records sent first and left out of the results"`
 	RecordSize    int     `key:"record-size" usage:"payload of random bytes of this size instead of generated orders (0: orders)"`
-	Keep          bool    `key:"keep" usage:"keep the bench topic and schema afterwards for inspection"`
+	Keep          bool    `key:"keep" usage:"bench: keep its topic and schema afterwards; demo: hold its services open after the run until Ctrl-C (and keep its topic and schema on real services)"`
+}
+
+// Demo configures foodpipe demo.
+type Demo struct {
+	PGBin string `key:"pg-bin" usage:"run the embedded PostgreSQL from these installed binaries (the directory holding pg_ctl) instead of downloading them once"`
 }
 
 // Lag configures the lag command.
@@ -179,6 +188,11 @@ func Default() Config {
 		DLQ:   DLQ{ReplayGroup: "foodpipe-dlq-replay"},
 	}
 }
+
+// IsSet reports whether key was given by a flag, the environment or the
+// config file rather than left at its default: a command with defaults of
+// its own (the demo's rate and duration) uses them only for keys not set.
+func (c *Config) IsSet(key string) bool { return c.set[key] }
 
 // DLQ returns the dead-letter topic: dlq-topic, or <topic>.dlq when unset.
 func (k Kafka) DLQ() string {

@@ -265,7 +265,7 @@ func TestExampleMatchesConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.File = ""
+	cfg.File, cfg.set = "", nil // where values came from is not a value
 	if def := Default(); !reflect.DeepEqual(*cfg, def) {
 		t.Errorf("example values differ from the defaults:\n got %+v\nwant %+v", *cfg, def)
 	}

@@ -69,6 +69,12 @@ func Load(flags *pflag.FlagSet, opts Options) (*Config, error) {
 	cfg.File = path
 
 	for _, f := range all {
+		if source(f.Key, flags, fileKeys, path) != "" {
+			if cfg.set == nil {
+				cfg.set = map[string]bool{}
+			}
+			cfg.set[f.Name] = true
+		}
 		raw := v.Get(f.Name)
 		if err := f.set(raw); err != nil {
 			return nil, fmt.Errorf("invalid %s %s%s: %w", f.Name, quote(raw, f.Secret != ""), source(f.Key, flags, fileKeys, path), err)

@@ -184,7 +184,9 @@ func TestEnsureTopicsConcurrent(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	_, _, specs := testSpecs(t)
-	cluster := testCluster(t) // skips here, not in a goroutine, without a broker
+	// Looked up here, not in the goroutines: without services it skips the
+	// test, and a skip outside the test's goroutine would hang it.
+	cluster := testCluster(t)
 	errs := make(chan error, 3)
 	for range 3 {
 		go func() {

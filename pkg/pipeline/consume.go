@@ -93,6 +93,7 @@ type Stats struct {
 	DeadLettered map[string]int64 // records sent to the dead-letter topic, by class
 	Batches      int64            // database transactions committed
 	Offsets      map[int32]int64  // next offset stored by this consumer, per partition
+	Partitions   []int32          // the partitions this consumer owns now, sorted
 	Lag          int64            // records behind the high watermarks seen last
 	MaxLag       int64            // the largest Lag seen
 	Elapsed      time.Duration

@@ -162,9 +162,10 @@ func TestProduceOrdersStopsOnCancelAndLosesNothing(t *testing.T) {
 	done := make(chan struct{})
 	var stats ProduceStats
 	var err error
+	cluster := testCluster(t) // in the test's goroutine: it may skip
 	go func() {
 		defer close(done)
-		stats, err = ProduceOrders(ctx, testCluster(t), testProducerConfig(), topic, newTestGenerator(t, 1), ProduceOptions{
+		stats, err = ProduceOrders(ctx, cluster, testProducerConfig(), topic, newTestGenerator(t, 1), ProduceOptions{
 			Rate: 5000, FlushTimeout: 30 * time.Second, ProgressInterval: 100 * time.Millisecond,
 			Progress: func(ProduceStats) { progressCalls.Add(1) },
 		})

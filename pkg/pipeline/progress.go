@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -58,6 +59,7 @@ func (c *consumer) snapshot() Stats {
 	s := c.stats
 	s.DeadLettered = maps.Clone(c.stats.DeadLettered)
 	s.Offsets = maps.Clone(c.stats.Offsets)
+	s.Partitions = slices.Sorted(maps.Keys(c.parts))
 	s.Elapsed = time.Since(c.start)
 	return s
 }

@@ -1,0 +1,89 @@
+package cmd
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/pipeline"
+)
+
+func TestDemoOptions(t *testing.T) {
+	tests := []struct {
+		name      string
+		env       map[string]string
+		args      []string
+		rate      float64
+		duration  time.Duration
+		realKafka bool
+		postgres  string // "" for the embedded server
+		pgBin     string
+		keep      bool
+		consumers int
+	}{
+		{name: "the demo's defaults", args: []string{"demo"}, rate: 50, duration: 30 * time.Second},
+		{name: "flags win", args: []string{"demo", "--rate", "7", "--duration", "1m"}, rate: 7, duration: time.Minute},
+		{name: "a rate of 0 given is kept", args: []string{"demo", "--rate", "0"}, rate: 0, duration: 30 * time.Second},
+		{name: "environment counts as set", env: map[string]string{"FOODPIPE_RATE": "12", "FOODPIPE_DURATION": "0"},
+			args: []string{"demo"}, rate: 12, duration: 0},
+		{name: "real services when given", args: []string{"demo", "--brokers", "k1:9092", "--database-url", "postgres://u@db/x",
+			"--pg-bin", "/usr/lib/postgresql/15/bin", "--keep"},
+			rate: 50, duration: 30 * time.Second, realKafka: true, postgres: "postgres://u@db/x", pgBin: "/usr/lib/postgresql/15/bin", keep: true},
+		{name: "database from the environment", env: map[string]string{"FOODPIPE_DATABASE_URL": "host=db"},
+			args: []string{"demo"}, rate: 50, duration: 30 * time.Second, postgres: "host=db"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			app, e := loaded(t, tt.env, tt.args...)
+			o := demoOptionsFrom(app, e)
+			d := o.demo
+			if d.Rate != tt.rate || d.Duration != tt.duration {
+				t.Errorf("rate %g, duration %v; want %g, %v", d.Rate, d.Duration, tt.rate, tt.duration)
+			}
+			if d.RealKafka != tt.realKafka {
+				t.Errorf("real Kafka %v, want %v", d.RealKafka, tt.realKafka)
+			}
+			got := ""
+			if d.Postgres != nil {
+				got = d.Postgres.DatabaseURL
+			}
+			if got != tt.postgres {
+				t.Errorf("postgres %q, want %q", got, tt.postgres)
+			}
+			if d.Embedded.BinDir != tt.pgBin || o.keep != tt.keep || d.Keep != tt.keep {
+				t.Errorf("pg-bin %q, keep %v/%v; want %q, %v", d.Embedded.BinDir, o.keep, d.Keep, tt.pgBin, tt.keep)
+			}
+			if d.Consumers != 3 || d.Consume.Group != "orders" || d.Kafka.Topic != "food-orders" || d.Topics.Partitions != 3 {
+				t.Errorf("consumers %d, group %q, topic %q, partitions %d", d.Consumers, d.Consume.Group, d.Kafka.Topic, d.Topics.Partitions)
+			}
+			if !strings.HasSuffix(d.Embedded.CacheDir, "foodpipe") {
+				t.Errorf("cache dir %q", d.Embedded.CacheDir)
+			}
+		})
+	}
+	// produce keeps its own defaults.
+	app, e := loaded(t, nil, "produce")
+	if p := produceOptionsFrom(app, e).produce; p.Rate != 10 || p.Duration != 0 {
+		t.Errorf("produce rate %g, duration %v: the demo's defaults leaked", p.Rate, p.Duration)
+	}
+}
+
+func TestDemoCheckLine(t *testing.T) {
+	poison := make([]pipeline.Poison, 4)
+	tests := []struct {
+		res  pipeline.DemoResult
+		want string
+	}{
+		{pipeline.DemoResult{Produced: 104, Orders: 100, Poison: poison, Rows: 100, DeadLetters: 4, Drained: true},
+			"produced 104 = stored 100 + dead-lettered 4: every order stored exactly once"},
+		{pipeline.DemoResult{Produced: 104, Orders: 100, Poison: poison, Rows: 99, DeadLetters: 4, Drained: true},
+			"FAILED: produced 100 orders + 4 poison, stored 99, dead-lettered 4"},
+		{pipeline.DemoResult{Produced: 104, Orders: 100, Poison: poison, Rows: 90, DeadLetters: 4},
+			"stopped before every record was stored: produced 104, stored + dead-lettered 94"},
+	}
+	for _, tt := range tests {
+		if got := demoCheck(tt.res); !strings.HasPrefix(got, tt.want) {
+			t.Errorf("demoCheck = %q, want it to start %q", got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+)
+
+// demoSummary is the part of foodpipe demo --output json the tests check.
+type demoSummary struct {
+	Topics []struct {
+		Topic      string `json:"topic"`
+		Status     string `json:"status"`
+		Partitions int    `json:"partitions"`
+	} `json:"topics"`
+	Stopped     string `json:"stopped"`
+	Produced    int64  `json:"produced"`
+	Orders      int64  `json:"orders"`
+	Failed      int64  `json:"failed"`
+	Rows        int64  `json:"rows"`
+	DeadLetters int64  `json:"dead_letters"`
+	Drained     bool   `json:"drained"`
+	Trimmed     int64  `json:"trimmed"`
+	Poison      []struct {
+		Class     string `json:"class"`
+		Partition int32  `json:"partition"`
+	} `json:"poison"`
+	Consumers []struct {
+		Name         string           `json:"name"`
+		Partitions   []int32          `json:"partitions"`
+		Stored       int64            `json:"stored"`
+		DeadLettered map[string]int64 `json:"dead_lettered"`
+	} `json:"consumers"`
+	ByStatus []struct {
+		Status string `json:"status"`
+		Orders int64  `json:"orders"`
+	} `json:"by_status"`
+	TopItems []struct {
+		ItemID   string `json:"item_id"`
+		Quantity int64  `json:"quantity"`
+	} `json:"top_items"`
+	RevenueByHour []struct {
+		Orders  int64 `json:"orders"`
+		Revenue int64 `json:"revenue_cents"`
+	} `json:"revenue_by_hour"`
+	Explore struct {
+		Brokers []string `json:"brokers"`
+		Topic   string   `json:"topic"`
+		Schema  string   `json:"schema"`
+	} `json:"explore"`
+}
+
+// checkDemo checks that the summary's figures add up and agree with each
+// other: every order stored once, every poison record dead-lettered once,
+// three consumers splitting the partitions, the answers summing to the rows.
+func checkDemo(t *testing.T, r result, stopped string) demoSummary {
+	t.Helper()
+	if r.code != 0 {
+		t.Fatalf("demo failed:\n%s", r)
+	}
+	var s demoSummary
+	if err := json.Unmarshal([]byte(r.stdout), &s); err != nil {
+		t.Fatalf("demo output is not JSON: %v\n%s", err, r)
+	}
+	if len(s.Topics) != 2 || s.Topics[0].Status != "created" || s.Topics[0].Partitions != 3 || !strings.HasSuffix(s.Topics[1].Topic, ".dlq") {
+		t.Errorf("topics %+v, want the orders topic and its dead-letter topic created with 3 partitions", s.Topics)
+	}
+	if s.Stopped != stopped || !s.Drained || s.Orders == 0 || s.Failed != 0 {
+		t.Errorf("stopped %q, drained %v, %d orders, %d failed", s.Stopped, s.Drained, s.Orders, s.Failed)
+	}
+	classes := map[string]int{}
+	for _, p := range s.Poison {
+		classes[p.Class]++
+	}
+	if classes["decode"] != 1 || classes["validate"] != 2 || classes["store"] != 1 {
+		t.Errorf("poison records by class %v, want decode 1, validate 2, store 1", classes)
+	}
+	if s.Produced != s.Rows+s.DeadLetters || s.Rows != s.Orders || s.DeadLetters != int64(len(s.Poison)) {
+		t.Errorf("produced %d, orders %d, rows %d, dead letters %d, poison %d: the counts do not add up",
+			s.Produced, s.Orders, s.Rows, s.DeadLetters, len(s.Poison))
+	}
+	if s.Trimmed != s.Produced {
+		t.Errorf("%d records trimmed from the broker, want all %d: every record is stored or dead-lettered by the end", s.Trimmed, s.Produced)
+	}
+	var stored, dead int64
+	var owned []int32
+	for _, c := range s.Consumers {
+		stored += c.Stored
+		for _, n := range c.DeadLettered {
+			dead += n
+		}
+		owned = append(owned, c.Partitions...)
+	}
+	slices.Sort(owned)
+	if len(s.Consumers) != 3 || !slices.Equal(owned, []int32{0, 1, 2}) {
+		t.Errorf("consumers %+v: want three, each owning one of partitions 0, 1, 2 at the end", s.Consumers)
+	}
+	if stored != s.Rows || dead != s.DeadLetters {
+		t.Errorf("consumers stored %d and dead-lettered %d; the database holds %d rows, the dead-letter topic %d", stored, dead, s.Rows, s.DeadLetters)
+	}
+	var byStatus, byHour int64
+	for _, b := range s.ByStatus {
+		byStatus += b.Orders
+	}
+	for _, h := range s.RevenueByHour {
+		byHour += h.Orders
+		if h.Revenue <= 0 {
+			t.Errorf("revenue by hour %+v: no revenue", h)
+		}
+	}
+	if byStatus != s.Rows || byHour != s.Rows || len(s.ByStatus) != 1 || s.ByStatus[0].Status != "pending" {
+		t.Errorf("orders by status %+v and by hour sum to %d and %d, want %d pending", s.ByStatus, byStatus, byHour, s.Rows)
+	}
+	if len(s.TopItems) != 5 || !slices.IsSortedFunc(s.TopItems, func(a, b struct {
+		ItemID   string `json:"item_id"`
+		Quantity int64  `json:"quantity"`
+	}) int {
+		return int(b.Quantity - a.Quantity)
+	}) {
+		t.Errorf("top items %+v, want 5 by quantity, most first", s.TopItems)
+	}
+	if !strings.Contains(r.stderr, `msg=progress`) || !strings.Contains(r.stderr, "consumer-3=[") {
+		t.Errorf("no progress line with the consumers' partitions on stderr:\n%s", r.stderr)
+	}
+	return s
+}
+
+// TestDemoOnPostgres runs the demo with its in-process broker and the test
+// bed's PostgreSQL (in a schema of the demo's own, dropped at exit): the
+// path a root user takes, and the one a normal user takes with
+// --database-url.
+func TestDemoOnPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.DatabaseURL(t)
+	r := run(t, nil, "demo", "--duration", "6s", "--rate", "100", "--database-url", dsn, "--output", "json")
+	s := checkDemo(t, r, "duration")
+	if s.Explore.Topic != "food-orders" || !strings.HasPrefix(s.Explore.Brokers[0], "127.0.0.1:") {
+		t.Errorf("explore %+v: want the in-process broker and food-orders", s.Explore)
+	}
+	if schemaExists(t, dsn, s.Explore.Schema) {
+		t.Errorf("schema %s still exists after the demo", s.Explore.Schema)
+	}
+}
+
+// TestDemoOnRealKafka gives the demo the test bed's broker: it makes a
+// topic of its own there, and deletes it at exit.
+func TestDemoOnRealKafka(t *testing.T) {
+	t.Parallel()
+	brokers := testenv.Brokers(t)
+	dsn := testenv.DatabaseURL(t)
+	r := run(t, nil, "demo", "--duration", "6s", "--rate", "100", "--brokers", strings.Join(brokers, ","),
+		"--database-url", dsn, "--output", "json")
+	s := checkDemo(t, r, "duration")
+	if !strings.HasPrefix(s.Explore.Topic, "foodpipe-demo-") || !slices.Equal(s.Explore.Brokers, brokers) {
+		t.Errorf("explore %+v: want a topic of the demo's own on %v", s.Explore, brokers)
+	}
+	td, err := testenv.Admin(t).ListTopics(context.Background(), s.Explore.Topic, s.Explore.Topic+".dlq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range td {
+		if d.Err == nil {
+			t.Errorf("topic %s still exists after the demo", name)
+		}
+	}
+}
+
+// TestDemoAsRootSaysWhatToDo: PostgreSQL refuses root, so the embedded one
+// cannot start; the demo says so in one line, exit 1.
+func TestDemoAsRootSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("runs as root only")
+	}
+	r := run(t, []string{"FOODPIPE_DATABASE_URL="}, "demo", "--duration", "2s")
+	if r.code != 1 {
+		t.Fatalf("want exit 1:\n%s", r)
+	}
+	line := errorLine(t, r)
+	for _, want := range []string{"cannot run as root", "normal user", "--database-url"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("error line %q does not say %q", line, want)
+		}
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout %q, want nothing", r.stdout)
+	}
+}
+
+func schemaExists(t *testing.T, dsn, schema string) bool {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n > 0
+}
+
+// TestDemoKeepHoldsUntilCtrlC: with --keep the demo prints its summary and
+// how to reach its services, keeps them up (the rows can be read), and
+// stops at the first SIGINT with exit 0; on a server of the user's, its
+// schema stays.
+func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.DatabaseURL(t)
+	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", dsn, "--keep", "--output", "json")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{want: "kept running until Ctrl-C"}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill() })
+	stderr.wait(t, time.Minute)
+
+	var s demoSummary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
+	}
+	t.Cleanup(func() {
+		mustExec(t, dsn, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s.Explore.Schema}.Sanitize()+" CASCADE")
+	})
+	if !strings.Contains(stderr.String(), "psql '") || !strings.Contains(stderr.String(), s.Explore.Schema) {
+		t.Errorf("no psql command for schema %s on stderr:\n%s", s.Explore.Schema, stderr.String())
+	}
+	if got := countIn(t, dsn, s.Explore.Schema); got != s.Rows || got == 0 {
+		t.Errorf("the kept schema holds %d orders, the summary says %d", got, s.Rows)
+	}
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatalf("still running 15 s after SIGINT:\n%s", stderr.String())
+	}
+	noRace(t, stderr.String())
+	if !schemaExists(t, dsn, s.Explore.Schema) {
+		t.Errorf("schema %s was dropped despite --keep", s.Explore.Schema)
+	}
+}
+
+func countIn(t *testing.T, dsn, schema string) int64 {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int64
+	if err := conn.QueryRow(t.Context(), "SELECT count(*) FROM "+pgx.Identifier{schema, "orders"}.Sanitize()).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDemoUntilCtrlC: --duration 0 runs until the first SIGINT, which stops
+// producing; what was produced is still stored before the summary, exit 0.
+func TestDemoUntilCtrlC(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.DatabaseURL(t)
+	c := command(t, t.Context(), nil, "demo", "--duration", "0", "--rate", "100", "--database-url", dsn, "--output", "json")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{want: `msg="record dead-lettered" consumer=consumer-`}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill() })
+	stderr.wait(t, time.Minute) // the poison went in, 5 s into a run without a duration
+	if err := c.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	r := result{stdout: stdout.String()}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running 20 s after SIGINT:\n%s", stderr.String())
+	}
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	noRace(t, r.stderr)
+	checkDemo(t, r, "signal")
+}

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/config"
+)
+
+func TestEmbeddedBinaries(t *testing.T) {
+	installed := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(installed, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(installed, "bin", "pg_ctl"), nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	tests := []struct {
+		name     string
+		opts     EmbeddedOptions
+		want     string
+		download bool
+		err      bool
+	}{
+		{"the directory of pg_ctl", EmbeddedOptions{BinDir: filepath.Join(installed, "bin")}, installed, false, false},
+		{"its parent", EmbeddedOptions{BinDir: installed}, installed, false, false},
+		{"no pg_ctl there", EmbeddedOptions{BinDir: cache}, "", false, true},
+		{"an empty cache downloads", EmbeddedOptions{CacheDir: cache}, filepath.Join(cache, "postgresql-"+string(EmbeddedVersion)), true, false},
+		{"no cache directory", EmbeddedOptions{}, "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, download, err := binaries(tt.opts)
+			if (err != nil) != tt.err || dir != tt.want || download != tt.download {
+				t.Errorf("binaries = %q, %v, %v; want %q, %v, error %v", dir, download, err, tt.want, tt.download, tt.err)
+			}
+			if err != nil && !errors.Is(err, ErrEmbedded) {
+				t.Errorf("error %v is not ErrEmbedded", err)
+			}
+		})
+	}
+}
+
+// TestStartEmbedded starts a server from the installed binaries and stores
+// into it; as root it checks the refusal instead, PostgreSQL's own rule.
+func TestStartEmbedded(t *testing.T) {
+	t.Parallel()
+	log := testenv.Logger(t)
+	if os.Geteuid() == 0 {
+		_, err := StartEmbedded(t.Context(), EmbeddedOptions{BinDir: "/nonexistent", Log: log})
+		if !errors.Is(err, ErrRoot) {
+			t.Fatalf("as root: %v, want ErrRoot", err)
+		}
+		return
+	}
+	bin := os.Getenv("FOODPIPE_TESTBED_PG_BIN")
+	if bin == "" {
+		bin = "/usr/lib/postgresql/15/bin"
+	}
+	if _, err := os.Stat(filepath.Join(bin, "pg_ctl")); err != nil {
+		t.Skipf("no installed PostgreSQL binaries: %v", err)
+	}
+	e, err := StartEmbedded(t.Context(), EmbeddedOptions{BinDir: bin, StartTimeout: time.Minute, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		e.Stop()
+		if _, err := os.Stat(e.DataDir); !os.IsNotExist(err) {
+			t.Errorf("data dir %s left after Stop: %v", e.DataDir, err)
+		}
+	}()
+	db, err := Open(t.Context(), config.Postgres{DatabaseURL: e.URL, ConnectTimeout: 10 * time.Second}, Options{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(t.Context(), migrations); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.WriteBatch(t.Context(), "g", genOrders(t, 3, 10), []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 10}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := storedCount(t, db); n != 10 {
+		t.Errorf("%d rows, want 10", n)
+	}
+}
