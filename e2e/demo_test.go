@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -219,9 +218,9 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.DatabaseURL(t)
 	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", dsn, "--keep", "--output", "json")
-	var stdout bytes.Buffer
+	stdout := &lineWaiter{} // read while the process may still write
 	stderr := &lineWaiter{want: "kept running until Ctrl-C"}
-	c.Stdout, c.Stderr = &stdout, stderr
+	c.Stdout, c.Stderr = stdout, stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +230,7 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	stderr.wait(t, time.Minute)
 
 	var s demoSummary
-	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+	if err := json.Unmarshal([]byte(stdout.String()), &s); err != nil {
 		t.Fatalf("summary is not JSON: %v\n%s", err, stdout.String())
 	}
 	t.Cleanup(func() {
@@ -280,9 +279,9 @@ func TestDemoUntilCtrlC(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.DatabaseURL(t)
 	c := command(t, t.Context(), nil, "demo", "--duration", "0", "--rate", "100", "--database-url", dsn, "--output", "json")
-	var stdout bytes.Buffer
+	stdout := &lineWaiter{} // read while the process may still write
 	stderr := &lineWaiter{want: `msg="record dead-lettered" consumer=consumer-`}
-	c.Stdout, c.Stderr = &stdout, stderr
+	c.Stdout, c.Stderr = stdout, stderr
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +292,7 @@ func TestDemoUntilCtrlC(t *testing.T) {
 	if err := c.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	r := result{stdout: stdout.String()}
+	var r result
 	select {
 	case err := <-done:
 		if err != nil {

@@ -61,6 +61,7 @@ type Options struct {
 	StopGrace time.Duration
 	// Until, when set, is asked after every batch (and every half second)
 	// with the offsets stored so far; Consume ends when it returns true.
+	// It is never called twice at once.
 	Until func(stored map[int32]int64) bool
 	// StopAt, when set, ends each listed partition there: records at or
 	// past StopAt[p] are left unwritten, for the next run (a batch job's
@@ -121,6 +122,8 @@ type consumer struct {
 	fail func(error)
 	// bg outlives the caller's context, for the Kafka commits of a stop.
 	bg context.Context
+	// untilMu serialises the calls of opts.Until.
+	untilMu sync.Mutex
 
 	mu     sync.Mutex
 	parts  map[int32]*partition // the partitions we own
@@ -247,7 +250,8 @@ func (c *consumer) storedOffsets() map[int32]int64 {
 	return out
 }
 
-// done asks opts.Until whether to stop.
+// done asks opts.Until whether to stop. The reader and the writer both
+// ask; untilMu keeps Until from being called by both at once.
 func (c *consumer) done() bool {
 	if c.opts.Until == nil {
 		return false
@@ -255,6 +259,8 @@ func (c *consumer) done() bool {
 	c.mu.Lock()
 	stored := maps.Clone(c.stats.Offsets)
 	c.mu.Unlock()
+	c.untilMu.Lock()
+	defer c.untilMu.Unlock()
 	return c.opts.Until(stored)
 }
 
