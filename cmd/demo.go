@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/metrics"
 	"github.com/foodpipe/foodpipe/pkg/order"
 	"github.com/foodpipe/foodpipe/pkg/pipeline"
 	"github.com/foodpipe/foodpipe/pkg/store"
@@ -25,8 +26,9 @@ import (
 // environment or the config file: enough orders to watch, done in half a
 // minute. produce keeps its own (10 orders/s, no limit).
 const (
-	demoRate     = 50
-	demoDuration = 30 * time.Second
+	demoRate        = 50
+	demoDuration    = 30 * time.Second
+	demoMetricsAddr = "127.0.0.1:9464"
 )
 
 type demoOptions struct {
@@ -36,9 +38,13 @@ type demoOptions struct {
 	keep bool
 	// live redraws a view in place on stderr (a terminal); otherwise a
 	// progress line is logged every progress-interval.
-	live   bool
-	stderr io.Writer
-	log    *slog.Logger
+	live bool
+	// metricsAddr serves /metrics, /healthz and /readyz; when it is the
+	// demo's default and taken, a free port is used instead.
+	metricsAddr    string
+	metricsDefault bool
+	stderr         io.Writer
+	log            *slog.Logger
 }
 
 func newDemoCmd(app *App) *cobra.Command {
@@ -60,6 +66,10 @@ installed binaries instead (e.g. /usr/lib/postgresql/15/bin). Given
 and a topic of its own, removed at exit. PostgreSQL refuses to run as root: run
 the demo as a normal user, or give --database-url.
 
+While it runs, /metrics, /healthz and /readyz are served on 127.0.0.1:9464
+(a free port when that one is taken; the log says which), with the producer
+and the three consumers in one set of series; --metrics-addr '' turns them off.
+
 --duration 0 runs until Ctrl-C. The first SIGINT/SIGTERM stops producing,
 stores what was produced, prints the answers and exits 0. --keep holds the
 services open after the summary, printing how to reach them, until Ctrl-C.
@@ -79,7 +89,7 @@ poison record dead-lettered once.`,
 		},
 	}
 	config.AddFlags(c.Flags(), "rate", "duration", "seed", "customers", "partitions", "group",
-		"batch-rows", "pg-bin", "keep", "progress-interval", "output")
+		"batch-rows", "pg-bin", "keep", "progress-interval", "metrics-addr", "output")
 	return c
 }
 
@@ -91,6 +101,10 @@ func demoOptionsFrom(app *App, e *env) demoOptions {
 	}
 	if !cfg.IsSet("duration") {
 		duration = demoDuration
+	}
+	metricsAddr := cfg.Log.MetricsAddr
+	if !cfg.IsSet("metrics-addr") {
+		metricsAddr = demoMetricsAddr
 	}
 	var pg *config.Postgres
 	if cfg.Postgres.DatabaseURL != "" {
@@ -130,11 +144,13 @@ func demoOptionsFrom(app *App, e *env) demoOptions {
 			StopDrainTimeout: 5 * time.Second,
 			PoisonAfter:      5 * time.Second,
 		},
-		output: cfg.Output,
-		keep:   cfg.Bench.Keep,
-		live:   live,
-		stderr: app.Stderr,
-		log:    e.log,
+		output:         cfg.Output,
+		keep:           cfg.Bench.Keep,
+		live:           live,
+		metricsAddr:    metricsAddr,
+		metricsDefault: !cfg.IsSet("metrics-addr"),
+		stderr:         app.Stderr,
+		log:            e.log,
 	}
 }
 
@@ -152,6 +168,11 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 		d.Step = func(s string) { opts.log.Info(s) }
 		d.View = func(v pipeline.DemoView) { logView(opts.log, v) }
 	}
+	metricsAt, stopMetrics, err := demoMetrics(ctx, opts, d)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	demo, err := pipeline.StartDemo(ctx, *d)
 	if err != nil {
 		return demoStartError(err)
@@ -168,10 +189,36 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 		return err
 	}
 	// --keep: the services stay up for a look around until Ctrl-C.
-	fmt.Fprintf(opts.stderr, "\nkept running until Ctrl-C; explore with:\n  psql '%s'\n  brokers %s, topic %s\n",
+	explore := fmt.Sprintf("  psql '%s'\n  brokers %s, topic %s\n",
 		psqlURL(res.Explore), strings.Join(res.Explore.Brokers, ","), res.Explore.Topic)
+	if metricsAt != "" {
+		explore += fmt.Sprintf("  metrics http://%s/metrics\n", metricsAt)
+	}
+	fmt.Fprint(opts.stderr, "\nkept running until Ctrl-C; explore with:\n"+explore)
 	<-ctx.Done()
 	return nil
+}
+
+// demoMetrics serves the demo's metrics, health and readiness, with every
+// member of the demo reporting to them, and returns the address bound
+// (empty: off). The demo's own default address falls back to a free port
+// when it is taken: a second demo, or a consumer beside it, must not stop
+// the demo; an address the user gave must be the one used.
+func demoMetrics(ctx context.Context, opts demoOptions, d *pipeline.DemoOptions) (string, func(), error) {
+	if opts.metricsAddr == "" {
+		return "", func() {}, nil
+	}
+	m := metrics.New()
+	at, stop, err := m.Serve(ctx, opts.metricsAddr, d.Log)
+	if err != nil && opts.metricsDefault {
+		d.Log.Info("the demo's metrics address is taken: serving on a free port instead", "addr", opts.metricsAddr)
+		at, stop, err = m.Serve(ctx, "127.0.0.1:0", d.Log)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	d.Observer, d.KafkaMetrics = m, m.Registry
+	return at, stop, nil
 }
 
 // demoStartError adds to a failed start what to do about it.

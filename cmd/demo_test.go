@@ -1,6 +1,8 @@
 package cmd
 
 import (
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +87,49 @@ func TestDemoCheckLine(t *testing.T) {
 		if got := demoCheck(tt.res); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("demoCheck = %q, want it to start %q", got, tt.want)
 		}
+	}
+}
+
+// TestDemoMetricsAddr: the demo serves metrics on its own default address
+// (falling back to a free port when taken) unless told otherwise; an empty
+// --metrics-addr turns them off.
+func TestDemoMetricsAddr(t *testing.T) {
+	tests := []struct {
+		args      []string
+		env       map[string]string
+		addr      string
+		fallsBack bool
+	}{
+		{args: []string{"demo"}, addr: demoMetricsAddr, fallsBack: true},
+		{args: []string{"demo", "--metrics-addr", "127.0.0.1:9999"}, addr: "127.0.0.1:9999"},
+		{args: []string{"demo", "--metrics-addr", ""}, addr: ""},
+		{args: []string{"demo"}, env: map[string]string{"FOODPIPE_METRICS_ADDR": ":9000"}, addr: ":9000"},
+	}
+	for _, tt := range tests {
+		app, e := loaded(t, tt.env, tt.args...)
+		o := demoOptionsFrom(app, e)
+		if o.metricsAddr != tt.addr || o.metricsDefault != tt.fallsBack {
+			t.Errorf("%q %v: metrics %q (default %v), want %q (%v)", tt.args, tt.env, o.metricsAddr, o.metricsDefault, tt.addr, tt.fallsBack)
+		}
+	}
+}
+
+// TestDemoMetricsFallBack: the demo's own address, taken, gives way to a
+// free port; an address the user gave, taken, is an error.
+func TestDemoMetricsFallBack(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	taken := l.Addr().String()
+	d := pipeline.DemoOptions{Log: slog.New(slog.DiscardHandler)}
+	at, stop, err := demoMetrics(t.Context(), demoOptions{metricsAddr: taken, metricsDefault: true}, &d)
+	if err != nil || at == "" || at == taken || d.Observer == nil || d.KafkaMetrics == nil {
+		t.Fatalf("default address taken: served at %q, err %v, observer %v", at, err, d.Observer)
+	}
+	stop()
+	if _, _, err := demoMetrics(t.Context(), demoOptions{metricsAddr: taken}, &pipeline.DemoOptions{Log: d.Log}); err == nil {
+		t.Errorf("a taken address the user gave: no error")
 	}
 }

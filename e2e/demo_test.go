@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -217,8 +218,12 @@ func schemaExists(t *testing.T, dsn, schema string) bool {
 func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.DatabaseURL(t)
-	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", dsn, "--keep", "--output", "json")
-	stdout := &lineWaiter{} // read while the process may still write
+	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", dsn, "--keep",
+		"--metrics-addr", "127.0.0.1:0", "--output", "json")
+	// The summary's closing brace: stdout and stderr are copied by
+	// goroutines of their own, so the line on stderr does not say stdout
+	// is all there.
+	stdout := &lineWaiter{want: "\n}\n"}
 	stderr := &lineWaiter{want: "kept running until Ctrl-C"}
 	c.Stdout, c.Stderr = stdout, stderr
 	if err := c.Start(); err != nil {
@@ -228,6 +233,7 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	go func() { done <- c.Wait() }()
 	t.Cleanup(func() { _ = c.Process.Kill() })
 	stderr.wait(t, time.Minute)
+	stdout.wait(t, 10*time.Second)
 
 	var s demoSummary
 	if err := json.Unmarshal([]byte(stdout.String()), &s); err != nil {
@@ -242,6 +248,7 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	if got := countIn(t, dsn, s.Explore.Schema); got != s.Rows || got == 0 {
 		t.Errorf("the kept schema holds %d orders, the summary says %d", got, s.Rows)
 	}
+	demoMetricsMatch(t, stderr.String(), s)
 	if err := c.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -304,4 +311,31 @@ func TestDemoUntilCtrlC(t *testing.T) {
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	noRace(t, r.stderr)
 	checkDemo(t, r, "signal")
+}
+
+// demoMetricsMatch: the metrics of a kept demo, whose address it prints,
+// add up its three consumers and its producer: rows stored as the summary
+// counts them, one dead letter for each poison record, every record
+// produced.
+func demoMetricsMatch(t *testing.T, stderr string, s demoSummary) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^  metrics (http://\S+)/metrics$`).FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no metrics address printed:\n%s", stderr)
+	}
+	got := scrape(t, m[1])
+	var dead float64
+	for k, v := range got {
+		if strings.HasPrefix(k, "foodpipe_dead_letters_total{") {
+			dead += v
+		}
+	}
+	if got["foodpipe_rows_stored_total"] != float64(s.Rows) || dead != float64(len(s.Poison)) ||
+		got["foodpipe_orders_produced_total"] != float64(s.Orders) {
+		t.Errorf("metrics: rows_stored %v, dead_letters %v, orders_produced %v; the summary: rows %d, poison %d, orders %d",
+			got["foodpipe_rows_stored_total"], dead, got["foodpipe_orders_produced_total"], s.Rows, len(s.Poison), s.Orders)
+	}
+	if code, body := get(t, m[1]+"/healthz"); code != 200 {
+		t.Errorf("/healthz %d %q", code, body)
+	}
 }

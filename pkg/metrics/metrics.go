@@ -41,7 +41,8 @@ type Metrics struct {
 	retries       *prometheus.CounterVec
 
 	mu     sync.Mutex
-	lagged map[int32]bool // partitions with a lag series, to drop the revoked
+	lags   map[string]map[int32]int64 // each member's owned partitions' lag
+	lagged map[int32]bool             // partitions with a lag series, to drop the revoked
 }
 
 // New makes a registry with foodpipe's series, the Go runtime's and the
@@ -72,6 +73,7 @@ func New() *Metrics {
 			"Records of the partition not stored yet: its end offset, listed from the brokers, minus the stored offset.", "partition"),
 		retries: f.counterVec("retries_total",
 			"Failed attempts that are retried while a service is down (store batch and load stored offsets: PostgreSQL), by operation.", "operation"),
+		lags:   map[string]map[int32]int64{},
 		lagged: map[int32]bool{},
 	}
 }
@@ -108,11 +110,11 @@ func (f factory) histogram(name, help string, buckets []float64) prometheus.Hist
 func (m *Metrics) Delivered(err error) {
 	if err != nil {
 		m.failed.Inc()
-		m.Health.SetReady(false, "the broker is not accepting records: "+err.Error())
+		m.Health.SetReady("producer", false, "the broker is not accepting records: "+err.Error())
 		return
 	}
 	m.produced.Inc()
-	m.Health.SetReady(true, "")
+	m.Health.SetReady("producer", true, "")
 }
 
 // Consumed counts records read (pipeline.Observer).
@@ -136,26 +138,50 @@ func (m *Metrics) Committed(c pipeline.Commit) {
 // Retrying counts a failed attempt that will be retried.
 func (m *Metrics) Retrying(op string, _ error) { m.retries.WithLabelValues(op).Inc() }
 
-// Lag sets the lag of every owned partition and drops the series of the
-// partitions no longer owned.
-func (m *Metrics) Lag(lag map[int32]int64) {
+// Lag sets the lag of every partition the consumer owns and drops the
+// series of the partitions it no longer owns.
+func (m *Metrics) Lag(lag map[int32]int64) { m.setLag("consumer", lag) }
+
+// Ready sets the consumer's readiness (pipeline.Observer).
+func (m *Metrics) Ready(ready bool, reason string) { m.Health.SetReady("consumer", ready, reason) }
+
+// Writing records when the write in progress started (zero: none), for
+// /healthz.
+func (m *Metrics) Writing(since time.Time) { m.Health.SetBusySince("consumer", since) }
+
+// Member is the pipeline.Observer of one consumer among several in one
+// process (the demo's): the counters add up, each partition's lag comes
+// from the member that owns it, and the process is ready when every member
+// is.
+func (m *Metrics) Member(name string) pipeline.Observer { return member{m, name} }
+
+type member struct {
+	*Metrics
+	name string
+}
+
+func (mb member) Lag(lag map[int32]int64)         { mb.setLag(mb.name, lag) }
+func (mb member) Ready(ready bool, reason string) { mb.Health.SetReady(mb.name, ready, reason) }
+func (mb member) Writing(since time.Time)         { mb.Health.SetBusySince(mb.name, since) }
+
+// setLag records a member's lag and sets the series of every partition some
+// member owns, dropping the others.
+func (m *Metrics) setLag(name string, lag map[int32]int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.lags[name] = maps.Clone(lag)
+	owned := map[int32]int64{}
+	for _, l := range m.lags {
+		maps.Copy(owned, l)
+	}
 	for _, p := range slices.Sorted(maps.Keys(m.lagged)) {
-		if _, ok := lag[p]; !ok {
+		if _, ok := owned[p]; !ok {
 			m.lag.DeleteLabelValues(strconv.Itoa(int(p)))
 			delete(m.lagged, p)
 		}
 	}
-	for p, n := range lag {
+	for p, n := range owned {
 		m.lag.WithLabelValues(strconv.Itoa(int(p))).Set(float64(n))
 		m.lagged[p] = true
 	}
 }
-
-// Ready sets the consumer's readiness (pipeline.Observer).
-func (m *Metrics) Ready(ready bool, reason string) { m.Health.SetReady(ready, reason) }
-
-// Writing records when the write in progress started (zero: none), for
-// /healthz.
-func (m *Metrics) Writing(since time.Time) { m.Health.SetBusySince(since) }

@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -113,8 +114,15 @@ func TestProbes(t *testing.T) {
 		{func() { m.Writing(now.Add(-time.Minute)) }, "/healthz", 200, "ok"},
 		{func() { m.Writing(now.Add(-3 * time.Minute)) }, "/healthz", 503, "a database write has been running for 3m0s"},
 		{func() { m.Writing(time.Time{}) }, "/healthz", 200, "ok"},
-		{func() { m.Delivered(errors.New("NOT_LEADER")) }, "/readyz", 503, "the broker is not accepting records: NOT_LEADER"},
+		// A producer beside the consumer, as in the demo: each says who is
+		// not ready, and the process is ready when both are.
+		{func() { m.Ready(true, "") }, "/readyz", 200, "ok"},
+		{func() { m.Delivered(errors.New("NOT_LEADER")) }, "/readyz", 503, "producer: the broker is not accepting records: NOT_LEADER"},
 		{func() { m.Delivered(nil) }, "/readyz", 200, "ok"},
+		{func() { m.Member("consumer-2").Ready(false, "joining the group") }, "/readyz", 503, "consumer-2: joining the group"},
+		{func() { m.Member("consumer-2").Ready(true, "") }, "/readyz", 200, "ok"},
+		{func() { m.Member("consumer-2").Writing(now.Add(-3 * time.Minute)) }, "/healthz", 503, "consumer-2: a database write"},
+		{func() { m.Member("consumer-2").Writing(time.Time{}) }, "/healthz", 200, "ok"},
 	}
 	for i, s := range steps {
 		s.do()
@@ -126,4 +134,44 @@ func TestProbes(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "foodpipe_rows_stored_total 0") {
 		t.Errorf("/metrics = %d\n%.300s", code, body)
 	}
+}
+
+// TestMemberLag: each member of a process reports the partitions it owns;
+// the series are their union, and a partition no member owns any more has
+// none.
+func TestMemberLag(t *testing.T) {
+	m := New()
+	a, b := m.Member("consumer-1"), m.Member("consumer-2")
+	a.Lag(map[int32]int64{0: 5, 1: 3})
+	b.Lag(map[int32]int64{2: 7})
+	if got := lagSeries(t, m); !maps.Equal(got, map[string]float64{"0": 5, "1": 3, "2": 7}) {
+		t.Errorf("after both members: %v", got)
+	}
+	a.Lag(map[int32]int64{0: 1}) // partition 1 went elsewhere
+	if got := lagSeries(t, m); !maps.Equal(got, map[string]float64{"0": 1, "2": 7}) {
+		t.Errorf("after consumer-1 lost partition 1: %v", got)
+	}
+	b.Lag(map[int32]int64{1: 4, 2: 6})
+	if got := lagSeries(t, m); !maps.Equal(got, map[string]float64{"0": 1, "1": 4, "2": 6}) {
+		t.Errorf("after consumer-2 took partition 1: %v", got)
+	}
+}
+
+// lagSeries gathers foodpipe_consumer_lag_records by partition.
+func lagSeries(t *testing.T, m *Metrics) map[string]float64 {
+	t.Helper()
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "foodpipe_consumer_lag_records" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			got[s.GetLabel()[0].GetValue()] = s.GetGauge().GetValue()
+		}
+	}
+	return got
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/store"
@@ -61,6 +63,18 @@ type DemoOptions struct {
 	// PoisonAfter is when the poison records are produced: a third of the
 	// duration, or this long into a run without one.
 	PoisonAfter time.Duration
+	// Observer, when set, is told what the producer and each consumer do
+	// (pkg/metrics), and KafkaMetrics gets the Kafka clients' series.
+	Observer     DemoObserver
+	KafkaMetrics prometheus.Registerer
+}
+
+// DemoObserver is told what the members of a demo do: the producer's
+// deliveries, each consumer's work by its name, and the database pool.
+type DemoObserver interface {
+	ProduceObserver
+	Member(consumer string) Observer
+	WatchPool(stats func() store.PoolStats)
 }
 
 // DemoView is where a demo run stands.
@@ -245,6 +259,9 @@ func (d *Demo) setUp(ctx context.Context) error {
 		return err
 	}
 	d.undo = append(d.undo, d.db.Close)
+	if d.opts.Observer != nil {
+		d.opts.Observer.WatchPool(d.db.PoolStats)
+	}
 	d.res.Explore.DatabaseURL, d.res.Explore.Schema = pg.DatabaseURL, schema
 	_, err = d.db.Migrate(ctx, d.opts.Migrations)
 	return err
@@ -271,7 +288,7 @@ func (d *Demo) kafka(ctx context.Context) error {
 	d.opts.Kafka = k
 	d.res.Brokers = k.Brokers
 	d.res.Explore.Brokers, d.res.Explore.Topic = k.Brokers, k.Topic
-	d.cluster = kafka.Cluster{Config: k, ClientID: d.opts.ClientID, Logger: d.opts.Log}
+	d.cluster = kafka.Cluster{Config: k, ClientID: d.opts.ClientID, Logger: d.opts.Log, Metrics: d.opts.KafkaMetrics}
 	var err error
 	if d.admin, err = kafka.NewAdmin(ctx, d.cluster); err != nil {
 		return err

@@ -71,6 +71,7 @@ func (d *Demo) produce(ctx context.Context) (ProduceStats, error) {
 	d.setPhase("producing")
 	return ProduceOrders(ctx, d.cluster, d.opts.Producer, d.opts.Kafka.Topic, gen, ProduceOptions{
 		Rate: d.opts.Rate, Duration: d.opts.Duration, FlushTimeout: d.opts.Producer.FlushTimeout,
+		Observer:         d.produceObserver(),
 		ProgressInterval: min(d.opts.ViewInterval, time.Second),
 		Progress: func(s ProduceStats) {
 			d.mu.Lock()
@@ -78,6 +79,14 @@ func (d *Demo) produce(ctx context.Context) (ProduceStats, error) {
 			d.mu.Unlock()
 		},
 	})
+}
+
+// produceObserver is the producer's observer, if the demo has one.
+func (d *Demo) produceObserver() ProduceObserver {
+	if d.opts.Observer == nil {
+		return nil
+	}
+	return d.opts.Observer
 }
 
 // consume runs consumer i of the group until ctx ends.
@@ -100,6 +109,9 @@ func (d *Demo) consume(ctx context.Context, i int) error {
 	d.mu.Lock()
 	d.consumers[i] = ConsumerView{Name: name, DeadLettered: map[string]int64{}}
 	d.mu.Unlock()
+	if d.opts.Observer != nil {
+		opts.Observer = d.opts.Observer.Member(name)
+	}
 	cluster := d.cluster
 	cluster.Logger = log
 	_, err := Consume(ctx, cluster, d.db, opts)
