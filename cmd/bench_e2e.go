@@ -96,8 +96,10 @@ func runBenchE2E(ctx context.Context, out io.Writer, o benchE2EOptions) error {
 			bar.finish()
 			return s.Produced, err
 		},
-		Consume: func(ctx context.Context, stop <-chan struct{}) (int64, int64, error) {
-			s, err := sb.ConsumeUntil(ctx, o.consume, stop)
+		Consume: func(ctx context.Context, stop <-chan struct{}, stages *bench.Stages) (int64, int64, error) {
+			consume := o.consume
+			consume.Observer = stageObserver{stages: stages}
+			s, err := sb.ConsumeUntil(ctx, consume, stop)
 			return s.Stored, s.MaxLag, err
 		},
 		Latencies: sb.DB.Latencies,
@@ -126,8 +128,28 @@ func printBenchE2E(w io.Writer, r bench.E2EReport) error {
 	}
 	line(fmt.Sprintf("end-to-end latency, created_at to %s (%d rows)", r.LatencyTo, r.LatencyCount), r.Latency)
 	line("created_at to the start of the row's transaction (processed_at)", r.LatencyToTxStart)
+	if len(r.Stages) > 0 {
+		fmt.Fprintln(w, "where the time to the commit went, by the consumer's clock:")
+		for _, s := range r.Stages {
+			line("  "+s.Stage, s.Latency)
+		}
+	}
 	fmt.Fprintf(w, "produced %d orders (%.1f/s, target %g/s), stored %d (%.1f/s), max consumer lag %d records\n",
 		r.Produced, r.ProducedPerSec, r.Rate, r.Stored, r.StoredPerSec, r.MaxLag)
 	printMachine(w, r.Machine)
 	return nil
+}
+
+// stageObserver records each committed batch's rows in the bench's stages.
+type stageObserver struct {
+	pipeline.NopObserver
+	stages *bench.Stages
+}
+
+func (o stageObserver) Committed(c pipeline.Commit) {
+	created := make([]time.Time, len(c.Orders))
+	for i, ord := range c.Orders {
+		created[i] = ord.CreatedAt
+	}
+	o.stages.Record(created, c.Polled, c.At.Add(-c.Took), c.At)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -97,7 +96,7 @@ type benchSettings struct {
 // --record-size as kafka-producer-perf-test sends them.
 func (o benchProduceOptions) payload() (bench.Payload, map[string]string, string, error) {
 	if o.bench.RecordSize > 0 {
-		return bench.NewRandom(o.bench.RecordSize, rand.New(rand.NewPCG(uint64(o.seed), 0))), nil, "random bytes", nil
+		return bench.NewRandom(o.bench.RecordSize, uint64(o.seed)), nil, "random bytes", nil
 	}
 	gen, err := pipeline.NewGenerator(o.seed, o.customers)
 	if err != nil {

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -54,7 +53,7 @@ func TestRunProduceCountsMeasuredRecordsOnly(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)}
 	rec := NewRecorder(clock.Now)
 	s := &fakeSender{rec: rec, clock: clock, latency: 5 * time.Millisecond, failAt: 150}
-	payload := NewRandom(100, rand.New(rand.NewPCG(1, 2)))
+	payload := NewRandom(100, 1)
 	r, err := RunProduce(t.Context(), s, payload, rec, ProduceOptions{Records: 1000, Warmup: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -113,8 +112,14 @@ func TestRunSinkComparesWithTheRawCopy(t *testing.T) {
 func TestRunE2EReadsLatenciesToTheCommit(t *testing.T) {
 	steps := E2ESteps{
 		Produce: func(context.Context) (int64, error) { return 3, nil },
-		Consume: func(_ context.Context, stop <-chan struct{}) (int64, int64, error) {
+		Consume: func(_ context.Context, stop <-chan struct{}, stages *Stages) (int64, int64, error) {
 			<-stop // consumes until the producer is done
+			// One batch of three rows created 1, 2 and 3 ms before the
+			// poll, written 2 ms after it, committed 3 ms after that.
+			t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+			polled := t0.Add(3 * time.Millisecond)
+			stages.Record([]time.Time{t0.Add(2 * time.Millisecond), t0.Add(time.Millisecond), t0},
+				polled, polled.Add(2*time.Millisecond), polled.Add(5*time.Millisecond))
 			return 3, 7, nil
 		},
 		Latencies: func(_ context.Context, each func(time.Duration)) error {
@@ -138,6 +143,10 @@ func TestRunE2EReadsLatenciesToTheCommit(t *testing.T) {
 	if r.LatencyTo != LatencyToCommit || !near(r.Latency.Max, 6) || !near(r.LatencyToTxStart.Max, 3) || r.LatencyCount != 3 ||
 		r.Produced != 3 || r.Stored != 3 || r.MaxLag != 7 {
 		t.Errorf("report %+v", r)
+	}
+	if len(r.Stages) != 3 || !near(r.Stages[0].Latency.Max, 3) || !near(r.Stages[0].Latency.P50, 2) ||
+		!near(r.Stages[1].Latency.Max, 2) || !near(r.Stages[2].Latency.Max, 3) {
+		t.Errorf("stages %+v: want to poll 1–3 ms, batch wait 2 ms, write 3 ms", r.Stages)
 	}
 	steps.CommitLatencies = func(context.Context, func(time.Duration)) error { return ErrNoCommitTimes }
 	if r, err = RunE2E(t.Context(), 100, time.Second, steps, nil); err != nil || r.LatencyTo != LatencyToTxStart || !near(r.Latency.Max, 3) {

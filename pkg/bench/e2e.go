@@ -13,8 +13,9 @@ type E2ESteps struct {
 	// were acknowledged.
 	Produce func(ctx context.Context) (int64, error)
 	// Consume runs the consume path until stop is closed and the backlog
-	// is stored, and reports what it stored and the largest lag it saw.
-	Consume func(ctx context.Context, stop <-chan struct{}) (stored, maxLag int64, err error)
+	// is stored, and reports what it stored and the largest lag it saw;
+	// it records each committed batch's rows in stages.
+	Consume func(ctx context.Context, stop <-chan struct{}, stages *Stages) (stored, maxLag int64, err error)
 	// Latencies calls each with processed_at − created_at of every stored
 	// row, read back from PostgreSQL: the database is the witness.
 	// processed_at is the start of the row's transaction.
@@ -47,7 +48,9 @@ type E2EReport struct {
 	// LatencyToTxStart is created_at to processed_at, the start of the
 	// row's transaction: it leaves out the write and the commit.
 	LatencyToTxStart Latency `json:"latency_to_transaction_start_ms"`
-	Machine          Machine `json:"machine"`
+	// Stages is where the time to the commit went, by the consumer's clock.
+	Stages  []StageLatency `json:"stages"`
+	Machine Machine        `json:"machine"`
 	// Topic and Schema are where the run's data was (kept with --keep).
 	Topic  string `json:"topic"`
 	Schema string `json:"schema"`
@@ -72,9 +75,10 @@ func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2E
 		took           time.Duration
 	}
 	done := make(chan consumed, 1)
+	stages := NewStages()
 	start := time.Now()
 	go func() {
-		s, l, err := steps.Consume(ctx, stop)
+		s, l, err := steps.Consume(ctx, stop, stages)
 		done <- consumed{s, l, err, time.Since(start)}
 	}()
 	produced, perr := steps.Produce(ctx)
@@ -90,6 +94,7 @@ func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2E
 	r.Produced, r.Stored, r.MaxLag = produced, c.stored, c.maxLag
 	r.ProducedPerSec = round3(float64(produced) / produceTook.Seconds())
 	r.StoredPerSec = round3(float64(c.stored) / c.took.Seconds())
+	r.Stages = stages.Summary()
 
 	if phase != nil {
 		phase("reading latencies back from PostgreSQL")

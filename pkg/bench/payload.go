@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 
@@ -48,16 +49,18 @@ func (p *Orders) Release(value []byte) {
 // key.
 type Random struct {
 	size int
-	r    *rand.Rand
+	r    *rand.PCG
 	pool sync.Pool
 }
 
-// NewRandom returns a payload of size random upper-case letters per record.
-func NewRandom(size int, r *rand.Rand) *Random {
-	return &Random{size: size, r: r}
+// NewRandom returns a payload of size random upper-case letters per record,
+// drawn from seed.
+func NewRandom(size int, seed uint64) *Random {
+	return &Random{size: size, r: rand.NewPCG(seed, 0)}
 }
 
-// Next fills a buffer with new random letters.
+// Next fills a buffer with new random letters, eight from each 64 random
+// bits.
 func (p *Random) Next() (key, value []byte) {
 	buf, _ := p.pool.Get().(*[]byte)
 	if buf == nil || cap(*buf) < p.size {
@@ -65,17 +68,31 @@ func (p *Random) Next() (key, value []byte) {
 		buf = &b
 	}
 	v := (*buf)[:p.size]
-	// Twelve letters per 64 random bits (26^12 < 2^64): the bias is below
-	// one in a hundred, and the loop stays cheap next to the send.
-	for i := 0; i < len(v); {
-		x := p.r.Uint64()
-		for j := 0; j < 12 && i < len(v); j++ {
-			v[i] = byte('A' + x%26)
-			x /= 26
-			i++
-		}
+	i := 0
+	for ; i+8 <= len(v); i += 8 {
+		binary.LittleEndian.PutUint64(v[i:], letters(p.r.Uint64()))
+	}
+	if i < len(v) {
+		var tail [8]byte
+		binary.LittleEndian.PutUint64(tail[:], letters(p.r.Uint64()))
+		copy(v[i:], tail[:])
 	}
 	return nil, v
+}
+
+// letters turns each byte b of x into the letter 'A' + b·26/256, all eight
+// at once: the bytes are spread into 16-bit lanes, four at a time, so that
+// b·26 (at most 6630) fits its lane. Byte values map onto the 26 letters
+// nine or ten at a time: 22 letters have probability 10/256 and 4 have
+// 9/256, 4.699 bits of entropy a letter instead of 4.700 — which no
+// compressor of the Kafka protocol (snappy, lz4, zstd, gzip) can tell.
+// It costs a fifth of drawing each letter on its own (BenchmarkRandom),
+// the profile's largest item before.
+func letters(x uint64) uint64 {
+	const lanes = 0x00FF00FF00FF00FF
+	even := ((x & lanes) * 26 >> 8) & lanes
+	odd := (((x >> 8) & lanes) * 26 >> 8) & lanes
+	return (even | odd<<8) + 0x4141414141414141
 }
 
 // Release returns a value's buffer once it was delivered.

@@ -161,7 +161,7 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		obs:   opts.Observer,
 	}
 	if c.obs == nil {
-		c.obs = nopObserver{}
+		c.obs = NopObserver{}
 	}
 	c.obs.Ready(false, "joining the group")
 	runCtx, cancel := context.WithCancelCause(ctx)

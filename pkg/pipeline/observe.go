@@ -34,6 +34,7 @@ type Commit struct {
 	Duplicates  int            // orders skipped: their order_id was stored
 	DeadLetters map[string]int // by class
 	Records     int            // records the batch covered, dead letters included
+	Polled      time.Time      // when the batch's records were polled from the client
 	Took        time.Duration  // the write, from its start to the commit
 	At          time.Time      // the commit
 	// Orders are the batch's orders (stored or duplicates): their
@@ -47,12 +48,13 @@ type ProduceObserver interface {
 	Delivered(err error)
 }
 
-// nopObserver is the Observer of a consumer nobody watches.
-type nopObserver struct{}
+// NopObserver is the Observer of a consumer nobody watches; embed it to
+// observe only some of what happens.
+type NopObserver struct{}
 
-func (nopObserver) Consumed(int)           {}
-func (nopObserver) Committed(Commit)       {}
-func (nopObserver) Retrying(string, error) {}
-func (nopObserver) Lag(map[int32]int64)    {}
-func (nopObserver) Ready(bool, string)     {}
-func (nopObserver) Writing(time.Time)      {}
+func (NopObserver) Consumed(int)           {}
+func (NopObserver) Committed(Commit)       {}
+func (NopObserver) Retrying(string, error) {}
+func (NopObserver) Lag(map[int32]int64)    {}
+func (NopObserver) Ready(bool, string)     {}
+func (NopObserver) Writing(time.Time)      {}

@@ -21,6 +21,8 @@ type batch struct {
 	outOfRange []int32       // partitions whose position is outside the partition
 	orders     []order.Order // parallel to records
 	bad        []badRecord   // parallel to records; class empty for a good order
+	// polled is when the poll that filled the batch returned.
+	polled time.Time
 }
 
 // badRecord says why a record cannot be stored.
@@ -117,6 +119,7 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 	c.mu.Unlock()
 
 	b.records, b.outOfRange = c.reader.Poll(pollCtx, b.records, c.opts.BatchRows, c.opts.BatchBytes)
+	b.polled = time.Now()
 
 	c.mu.Lock()
 	c.wake = nil

@@ -149,9 +149,11 @@ type work struct {
 	parts   map[int32]*partition // the states the offsets were computed from
 	// rejected are the orders PostgreSQL refused, filled in by write.
 	rejected []kafka.DeadLetter
-	// took is how long the write took to its commit, at when it committed.
-	took time.Duration
-	at   time.Time
+	// polled is when the batch's records were polled; took is how long the
+	// write took to its commit, at when it committed.
+	polled time.Time
+	took   time.Duration
+	at     time.Time
 }
 
 // prepare keeps the records of partitions we own, polled in their current
@@ -162,6 +164,7 @@ type work struct {
 func (c *consumer) prepare(b *batch) (w work, again []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	w.polled = b.polled
 	w.parts = map[int32]*partition{}
 	next := map[int32]int64{}
 	skip := map[int32]bool{}
@@ -336,5 +339,5 @@ func (c *consumer) observeCommit(w *work, res store.WriteResult) {
 		}
 	}
 	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, DeadLetters: dead,
-		Records: len(w.orders) + len(w.dead), Took: w.took, At: w.at, Orders: orders})
+		Records: len(w.orders) + len(w.dead), Polled: w.polled, Took: w.took, At: w.at, Orders: orders})
 }
