@@ -195,6 +195,10 @@ func TestBenchE2E(t *testing.T) {
 		TxStart struct {
 			Avg, Max, P50, P99 float64
 		} `json:"latency_to_transaction_start_ms"`
+		Stages []struct {
+			Stage   string
+			Latency struct{ Avg, Max, P50, P99 float64 } `json:"latency_ms"`
+		}
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, r)
@@ -209,6 +213,16 @@ func TestBenchE2E(t *testing.T) {
 	// which comes after the transaction's start for every row.
 	if res.LatencyTo != "commit" || res.TxStart.P50 <= 0 || res.TxStart.P50 > res.Latency.P50 || res.TxStart.Max > res.Latency.Max {
 		t.Errorf("latency to %q %+v, to the transaction start %+v: want commit, later than the start", res.LatencyTo, res.Latency, res.TxStart)
+	}
+	// The stages, by the consumer's clock, add up to the latency to the
+	// commit: never less than the database's own figure (the consumer sees
+	// the commit after it happened; 1 ms for the clocks' rounding).
+	var sum float64
+	for _, st := range res.Stages {
+		sum += st.Latency.Avg
+	}
+	if len(res.Stages) != 3 || res.Stages[0].Latency.P50 <= 0 || res.Stages[2].Latency.P50 <= 0 || sum < res.Latency.Avg-1 {
+		t.Errorf("stages %+v add up to %.2f ms on average, the latency to the commit is %.2f ms", res.Stages, sum, res.Latency.Avg)
 	}
 	if r := run(t, nil, "bench", "e2e", "--rate", "100"); r.code != 2 {
 		t.Errorf("bench e2e without --duration: want exit 2\n%s", r)
