@@ -63,16 +63,11 @@ var ErrTopicMissing = errors.New("topic does not exist")
 // auto-creation off, every dead letter would otherwise wait forever and hold
 // up the good orders behind it.
 func NewDeadLetterWriter(ctx context.Context, cluster Cluster, topic, group string) (*DeadLetterWriter, error) {
-	cl, err := cluster.newClient(ctx)
+	limit, err := cluster.maxMessageBytes(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	limit, err := maxMessageBytes(ctx, kadm.NewClient(cl), topic)
-	cl.Close()
-	if err != nil {
-		return nil, err
-	}
-	cl, err = cluster.newClientAs(ctx, "dead_letters",
+	cl, err := cluster.newClientAs(ctx, "dead_letters",
 		kgo.DefaultProduceTopic(topic),
 		// The whole dead-letter topic's limit: a large bad record keeps its
 		// bytes whenever the topic can hold it.
@@ -88,6 +83,18 @@ func NewDeadLetterWriter(ctx context.Context, cluster Cluster, topic, group stri
 		return nil, err
 	}
 	return &DeadLetterWriter{cl: cl, topic: topic, group: group, maxBytes: limit, now: time.Now, log: cluster.Logger}, nil
+}
+
+// maxMessageBytes reads the effective max.message.bytes of a topic with a
+// client of its own; it fails, naming the fix, when the topic does not
+// exist.
+func (c Cluster) maxMessageBytes(ctx context.Context, topic string) (int, error) {
+	cl, err := c.newClient(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	return maxMessageBytes(ctx, kadm.NewClient(cl), topic)
 }
 
 // maxMessageBytes reads the effective max.message.bytes of a topic.

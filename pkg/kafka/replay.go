@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -76,16 +75,11 @@ func (r *Replayer) client(ctx context.Context, topic string) (*kgo.Client, error
 	if cl, ok := r.clients[topic]; ok {
 		return cl, nil
 	}
-	cl, err := r.cluster.newClient(ctx)
+	limit, err := r.cluster.maxMessageBytes(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
-	limit, err := maxMessageBytes(ctx, kadm.NewClient(cl), topic)
-	cl.Close()
-	if err != nil {
-		return nil, err
-	}
-	cl, err = r.cluster.newClient(ctx,
+	cl, err := r.cluster.newClient(ctx,
 		kgo.DefaultProduceTopic(topic),
 		// Keyed records are placed by murmur2(key), as foodpipe produce and
 		// the Java client place them: a replayed order lands where its

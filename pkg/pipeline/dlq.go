@@ -190,21 +190,7 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 	err = kafka.ReadTopic(ctx, cluster, opts.Topic, from, ends, func(b kafka.Batch) error {
 		var todo []kafka.Letter
 		for _, r := range b.Records {
-			l := kafka.LetterOf(r)
-			st.Read++
-			next, seen := done[l.Class][l.Partition]
-			switch {
-			case !slices.Contains(classes, l.Class):
-				st.OtherClasses++
-			case seen && l.Offset < next:
-				st.Earlier++
-			case l.Truncated:
-				st.Skipped[SkipMarker]++
-			case l.SourceTopic == "":
-				st.Skipped[SkipNoSource]++
-			case l.SourceTopic == opts.Topic:
-				st.Skipped[SkipLoop]++
-			default:
+			if l := kafka.LetterOf(r); st.pick(l, opts.Topic, classes, done) {
 				todo = append(todo, l)
 			}
 		}
@@ -229,6 +215,29 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return st, err
+}
+
+// pick counts a dead letter read from topic and says whether to replay it:
+// one of classes, not replayed by an earlier run (done), not a marker, and
+// with a source to go back to other than the dead-letter topic itself.
+func (st *ReplayStats) pick(l kafka.Letter, topic string, classes []string, done map[string]map[int32]int64) bool {
+	st.Read++
+	next, seen := done[l.Class][l.Partition]
+	switch {
+	case !slices.Contains(classes, l.Class):
+		st.OtherClasses++
+	case seen && l.Offset < next:
+		st.Earlier++
+	case l.Truncated:
+		st.Skipped[SkipMarker]++
+	case l.SourceTopic == "":
+		st.Skipped[SkipNoSource]++
+	case l.SourceTopic == topic:
+		st.Skipped[SkipLoop]++
+	default:
+		return true
+	}
+	return false
 }
 
 // replayFrom is where each partition is read from: the earliest next
