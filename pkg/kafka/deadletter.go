@@ -124,9 +124,6 @@ func maxMessageBytes(ctx context.Context, adm *kadm.Client, topic string) (int, 
 // Close closes the producer.
 func (w *DeadLetterWriter) Close() { w.cl.Close() }
 
-// MaxBytes is the largest record batch the dead-letter topic takes.
-func (w *DeadLetterWriter) MaxBytes() int { return w.maxBytes }
-
 // Write produces dead letters and waits for every acknowledgement. acked is
 // called with the index of each letter the broker acknowledged (possibly
 // before an error for another one): the caller does not send those again.

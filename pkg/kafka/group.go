@@ -234,11 +234,7 @@ func (r *GroupReader) Seek(offsets map[int32]int64) {
 	if len(offsets) == 0 {
 		return
 	}
-	set := map[string]map[int32]kgo.EpochOffset{r.topic: {}}
-	for p, o := range offsets {
-		set[r.topic][p] = kgo.EpochOffset{Epoch: -1, Offset: o}
-	}
-	r.cl.SetOffsets(set)
+	r.cl.SetOffsets(r.epochOffsets(offsets))
 }
 
 // Pause stops fetching partitions until Resume (or a rebalance moves them).
@@ -318,6 +314,7 @@ func (r *GroupReader) Commit(ctx context.Context, offsets map[int32]int64) {
 	})
 }
 
+// epochOffsets puts offsets of the reader's topic in the client's form.
 func (r *GroupReader) epochOffsets(offsets map[int32]int64) map[string]map[int32]kgo.EpochOffset {
 	m := map[string]map[int32]kgo.EpochOffset{r.topic: {}}
 	for p, o := range offsets {

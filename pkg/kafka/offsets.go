@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -123,13 +124,7 @@ func (a *Admin) CommitOffsets(ctx context.Context, group, topic string, offsets 
 		return nil
 	}
 	var os kadm.Offsets
-	for _, p := range slices.Sorted(func(yield func(int32) bool) {
-		for p := range offsets {
-			if !yield(p) {
-				return
-			}
-		}
-	}) {
+	for _, p := range slices.Sorted(maps.Keys(offsets)) {
 		os.AddOffset(topic, p, offsets[p], -1)
 	}
 	resp, err := a.adm.CommitOffsets(ctx, group, os)

@@ -513,7 +513,7 @@ func (d *decoder) str() (string, error) {
 	for i := d.i + 1; i < len(s); {
 		// Plain ASCII (no quote, backslash or control character) in one
 		// table look-up per byte: the sink's profile showed this loop.
-		for i < len(s) && plainText[s[i]] {
+		for i < len(s) && plainASCII[s[i]] {
 			i++
 		}
 		if i == len(s) {
@@ -545,15 +545,6 @@ func (d *decoder) str() (string, error) {
 	d.i = len(s)
 	return "", d.syntax("'\"' closing the string")
 }
-
-// plainText marks the bytes str passes over: printable ASCII but for '"'
-// and '\\'.
-var plainText = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // strEscaped is the slow path of str for strings holding escapes.
 func (d *decoder) strEscaped() (string, error) {

@@ -117,8 +117,9 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-// plainASCII marks the bytes appendString copies as they are: printable
-// ASCII but for '"' and '\\'.
+// plainASCII marks the bytes a JSON string holds as they are, with no
+// escape: printable ASCII but for '"' and '\\'. appendString copies them,
+// the decoder's str passes over them.
 var plainASCII = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\'

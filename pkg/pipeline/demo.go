@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -313,9 +312,7 @@ func (d *Demo) kafka(ctx context.Context) error {
 
 // demoName is a name unique to this run: foodpipe-demo-<time>-<random>,
 // with sep between the words.
-func demoName(now time.Time, sep string) string {
-	return strings.ReplaceAll(strings.Replace(SandboxName(now), "foodpipe-bench-", "foodpipe-demo-", 1), "-", sep)
-}
+func demoName(now time.Time, sep string) string { return uniqueName("demo", now, sep) }
 
 // postgres starts the embedded server, or makes a schema of the demo's own
 // on the user's.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -309,13 +310,7 @@ func sinkError(err error) error {
 
 func fmtOffsets(m map[int32]int64) string {
 	s := ""
-	for _, p := range slices.Sorted(func(yield func(int32) bool) {
-		for p := range m {
-			if !yield(p) {
-				return
-			}
-		}
-	}) {
+	for _, p := range slices.Sorted(maps.Keys(m)) {
 		if s != "" {
 			s += " "
 		}

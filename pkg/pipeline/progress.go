@@ -17,11 +17,10 @@ func (c *consumer) progress() (stop func()) {
 	measure := func() { c.measureLag(ctx) }
 	measure()
 	stopLag := every(min(max(c.opts.ProgressInterval, 200*time.Millisecond), time.Second), measure)
-	report := func() {}
+	stopReport := func() {}
 	if c.opts.Progress != nil {
-		report = func() { c.opts.Progress(c.snapshot()) }
+		stopReport = every(c.opts.ProgressInterval, func() { c.opts.Progress(c.snapshot()) })
 	}
-	stopReport := every(c.opts.ProgressInterval, report)
 	return func() {
 		cancel()
 		stopLag()

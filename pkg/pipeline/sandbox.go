@@ -48,10 +48,13 @@ type SandboxOptions struct {
 }
 
 // SandboxName is a name unique to this run: foodpipe-bench-<time>-<random>.
-func SandboxName(now time.Time) string {
+func SandboxName(now time.Time) string { return uniqueName("bench", now, "-") }
+
+// uniqueName is foodpipe-<what>-<time>-<random>, with sep between the words.
+func uniqueName(what string, now time.Time, sep string) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
-	return "foodpipe-bench-" + now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+	return strings.Join([]string{"foodpipe", what, now.UTC().Format("20060102" + sep + "150405"), hex.EncodeToString(b[:])}, sep)
 }
 
 // NewSandbox makes the sandbox named name. On an error, what was made is

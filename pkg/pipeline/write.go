@@ -299,7 +299,9 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 		c.stats.Offsets[o.Partition] = o.Next
 		commit[o.Partition] = o.Next
 	}
+	dead := map[string]int{}
 	for _, d := range append(slices.Clip(w.rejected), w.dead...) {
+		dead[d.Class]++
 		c.stats.DeadLettered[d.Class]++
 		delete(c.acked, position{d.Record.Partition, d.Record.Offset})
 	}
@@ -308,7 +310,7 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	c.stats.Batches++
 	c.stats.LastCommit = time.Since(c.start)
 	c.mu.Unlock()
-	c.observeCommit(w, res)
+	c.observeCommit(w, res, dead)
 	// One line per transaction: the fault tests read these to prove that no
 	// offset range was ever stored twice and that each batch continues the
 	// previous one.
@@ -318,12 +320,9 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	c.reader.Commit(c.bg, commit)
 }
 
-// observeCommit tells the observer of a committed batch.
-func (c *consumer) observeCommit(w *work, res store.WriteResult) {
-	dead := map[string]int{}
-	for _, d := range append(slices.Clip(w.rejected), w.dead...) {
-		dead[d.Class]++
-	}
+// observeCommit tells the observer of a committed batch; dead counts its
+// dead letters by class.
+func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string]int) {
 	orders := w.orders
 	if len(res.Rejected) > 0 {
 		// Refused orders were not stored: they have no latency.
