@@ -119,7 +119,7 @@ func TestRunE2EReadsLatenciesToTheCommit(t *testing.T) {
 			t0 := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 			polled := t0.Add(3 * time.Millisecond)
 			stages.Record([]time.Time{t0.Add(2 * time.Millisecond), t0.Add(time.Millisecond), t0},
-				polled, polled.Add(2*time.Millisecond), polled.Add(5*time.Millisecond))
+				[]time.Time{polled, polled, polled}, polled.Add(2*time.Millisecond), polled.Add(5*time.Millisecond))
 			return 3, 7, nil
 		},
 		Latencies: func(_ context.Context, each func(time.Duration)) error {

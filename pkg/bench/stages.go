@@ -31,13 +31,13 @@ func NewStages() *Stages {
 }
 
 // Record adds the rows of one committed batch: created holds their
-// created_at times.
-func (s *Stages) Record(created []time.Time, polled, writeStart, committed time.Time) {
+// created_at times, polled when each was polled.
+func (s *Stages) Record(created, polled []time.Time, writeStart, committed time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, c := range created {
-		s.toPoll.Record(polled.Sub(c))
-		s.waiting.Record(writeStart.Sub(polled))
+	for i, c := range created {
+		s.toPoll.Record(polled[i].Sub(c))
+		s.waiting.Record(writeStart.Sub(polled[i]))
 		s.write.Record(committed.Sub(writeStart))
 	}
 }

@@ -22,8 +22,12 @@ func BenchmarkCommitted(b *testing.B) {
 	for i := range orders {
 		orders[i] = &order.Order{CreatedAt: now.Add(-time.Duration(i) * time.Microsecond)}
 	}
+	polled := make([]time.Time, len(orders))
+	for i := range polled {
+		polled[i] = now.Add(-100 * time.Millisecond)
+	}
 	c := pipeline.Commit{Inserted: len(orders), Records: len(orders), Took: 90 * time.Millisecond,
-		At: now, Polled: now.Add(-100 * time.Millisecond), Orders: orders,
+		At: now, Polled: polled, Orders: orders,
 		DeadLetters: map[string]int{"validate": 1}}
 	b.ReportAllocs()
 	for b.Loop() {

@@ -129,6 +129,8 @@ type consumer struct {
 	parts  map[int32]*partition // the partitions we own
 	epochs int64                // the last epoch handed out
 	wake   context.CancelFunc   // interrupts the reader's poll
+	adding bool                 // the poll wake interrupts adds to a batch in hand
+	idle   bool                 // the writer waits for a batch
 	acked  map[position]bool    // dead letters acknowledged, not yet committed past
 	stats  Stats
 	// joined and outage make readiness: joined the group, and what is

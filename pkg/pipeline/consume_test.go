@@ -232,3 +232,86 @@ func TestConsumeTwoMembers(t *testing.T) {
 	}
 	checkChains(t, sink.writes, nil)
 }
+
+// TestConsumeGathersWhileTheWriterIsBusy: while one write is slow, orders
+// keep coming in small waves. The reader keeps polling them into the next
+// batch, so that all the waves are stored by one transaction once the
+// slow one commits, instead of queueing (and waiting in the client's
+// buffer) behind it in small ones.
+func TestConsumeGathersWhileTheWriterIsBusy(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(10)
+	sink := newMemSink()
+	release := make(chan struct{})
+	var writes atomic.Int32
+	sink.beforeWrite = func([]store.Offset) error {
+		if writes.Add(1) == 1 {
+			<-release
+		}
+		return nil
+	}
+	var consumed atomic.Int64
+	var end atomic.Pointer[map[int32]int64]
+	opts := f.options()
+	opts.Observer = consumedCounter{n: &consumed}
+	opts.Until = func(stored map[int32]int64) bool {
+		e := end.Load()
+		return e != nil && CaughtUp(*e)(stored)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Consume(t.Context(), f.cluster, sink, opts)
+		errc <- err
+	}()
+	waitFor(t, "the first write to start", func() bool { return writes.Load() == 1 })
+	const waves, wave = 5, 20
+	for i := range waves {
+		f.produce(wave)
+		want := int64(10 + (i+1)*wave)
+		waitFor(t, fmt.Sprintf("wave %d to be polled while the writer is busy", i+1), func() bool { return consumed.Load() >= want })
+	}
+	e := maps.Clone(f.end)
+	end.Store(&e)
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(sink.stored(), e) {
+		t.Fatalf("stored offsets %v, end %v", sink.stored(), e)
+	}
+	var covered []int64 // records each committed write covered
+	next := map[int32]int64{}
+	for _, batch := range sink.writes {
+		n := int64(0)
+		for _, o := range batch {
+			n += o.Next - next[o.Partition]
+			next[o.Partition] = o.Next
+		}
+		covered = append(covered, n)
+	}
+	if len(covered) != 2 || covered[0] != 10 || covered[1] != waves*wave {
+		t.Errorf("records per committed write %v, want [10 %d]: the waves that came during the slow write in one", covered, waves*wave)
+	}
+	checkChains(t, sink.writes, nil)
+}
+
+// consumedCounter counts the records the consumer polled.
+type consumedCounter struct {
+	NopObserver
+	n *atomic.Int64
+}
+
+func (o consumedCounter) Consumed(n int) { o.n.Add(int64(n)) }
+
+// waitFor waits up to ten seconds for cond, and fails the test if it
+// never holds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -34,7 +34,7 @@ type Commit struct {
 	Duplicates  int            // orders skipped: their order_id was stored
 	DeadLetters map[string]int // by class
 	Records     int            // records the batch covered, dead letters included
-	Polled      time.Time      // when the batch's records were polled from the client
+	Polled      []time.Time    // when each order's record was polled from the client, parallel to Orders
 	Took        time.Duration  // the write, from its start to the commit
 	At          time.Time      // the commit
 	// Orders are the batch's orders (stored or duplicates): their

@@ -2,27 +2,53 @@ package pipeline
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
-// batch is one transaction's worth of records, decoded.
+// batch is one transaction's worth of records, decoded. While the writer
+// is busy the reader keeps polling into the batch it fills, so that a slow
+// commit is followed by one transaction that takes everything that came
+// meanwhile, not by a queue of small ones.
 type batch struct {
 	records []kafka.Record
+	bytes   int // keys and values of records
 	// epochs are the partitions' epochs while the batch was polled; a
-	// partition whose epoch changed during the poll is absent (its records
+	// partition whose epoch changed during a poll is absent (its records
 	// could be from before or after the change).
 	epochs map[int32]int64
-	// straddled lists the owned partitions whose epoch changed during the
-	// poll and that had records in it: they are read again.
+	// owned are the partitions owned, with their epochs, when the last
+	// poll returned: a later poll appends to the batch only if nothing
+	// moved since.
+	owned map[int32]int64
+	// straddled lists the owned partitions whose epoch changed during a
+	// poll and that had records in the batch: they are read again.
 	straddled  []int32
 	outOfRange []int32       // partitions whose position is outside the partition
 	orders     []order.Order // parallel to records
 	bad        []badRecord   // parallel to records; class empty for a good order
-	// polled is when the poll that filled the batch returned.
-	polled time.Time
+	// polls says when each poll that filled the batch returned: records
+	// from polls[i-1].end to polls[i].end came with polls[i].
+	polls []pollMark
+}
+
+// pollMark is one poll of a batch: the records before end, and when it
+// returned.
+type pollMark struct {
+	end int
+	at  time.Time
+}
+
+// reset empties b for a new batch, keeping its buffers.
+func (b *batch) reset() {
+	b.records, b.straddled, b.outOfRange, b.polls = b.records[:0], b.straddled[:0], b.outOfRange[:0], b.polls[:0]
+	b.bytes = 0
+	clear(b.epochs)
+	clear(b.owned)
 }
 
 // badRecord says why a record cannot be stored.
@@ -33,7 +59,8 @@ type badRecord struct {
 // read polls and decodes batches into buffers from free and hands them to
 // the writer through ready, until ctx ends or Until is satisfied. It is the
 // only goroutine that polls and the only one that moves read positions, so
-// a move never happens in the middle of a poll.
+// a move never happens in the middle of a poll. While the writer is busy
+// it keeps adding to the batch in hand (see grow).
 func (c *consumer) read(ctx context.Context, free chan *batch, ready chan<- *batch) {
 	for ctx.Err() == nil && !c.done() {
 		var b *batch
@@ -42,8 +69,12 @@ func (c *consumer) read(ctx context.Context, free chan *batch, ready chan<- *bat
 		case <-ctx.Done():
 			return
 		}
+		b.reset()
 		c.applyOps()
 		c.poll(ctx, b)
+		for ctx.Err() == nil && c.grow(b) {
+			c.poll(ctx, b)
+		}
 		if ctx.Err() != nil {
 			// Not written, so its offsets were not passed: it is read
 			// again by whoever owns the partitions next.
@@ -53,13 +84,26 @@ func (c *consumer) read(ctx context.Context, free chan *batch, ready chan<- *bat
 			free <- b
 			continue
 		}
-		c.decode(b)
 		select {
 		case ready <- b:
 		case <-ctx.Done():
 			return
 		}
 	}
+}
+
+// grow reports whether the reader should poll more into b before handing
+// it over: it holds records, the writer is busy, the batch has room, no
+// partition was assigned, revoked or moved since its last poll, and none
+// waits to be moved or read again.
+func (c *consumer) grow(b *batch) bool {
+	if len(b.records) == 0 || len(b.straddled) > 0 || len(b.outOfRange) > 0 ||
+		len(b.records) >= c.opts.BatchRows || b.bytes >= c.opts.BatchBytes {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return !c.idle && !c.opsPending() && maps.Equal(b.owned, c.epochMap())
 }
 
 // applyOps carries out the moves the writer asked for: pause a partition,
@@ -93,12 +137,14 @@ func (c *consumer) applyOps() {
 	}
 }
 
-// poll fills b with the next records. The partitions' epochs are read
-// before and after: a partition assigned or moved while the poll waited may
-// have records from either side of the change, so it is not written from
-// this batch but read again.
+// poll adds the next records to b. The partitions' epochs are read before
+// and after: a partition assigned or moved while the poll waited may have
+// records from either side of the change, so it is not written from this
+// batch but read again. A poll that adds to a batch holding records does
+// not wait for the writer: it returns at once when the writer is idle
+// (or becomes idle), and does not poll at all when a partition moved since
+// the batch's last poll.
 func (c *consumer) poll(ctx context.Context, b *batch) {
-	b.records, b.straddled, b.outOfRange = b.records[:0], b.straddled[:0], b.outOfRange[:0]
 	pollCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if c.opts.Until != nil {
@@ -107,19 +153,25 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 		pollCtx, cancelT = context.WithTimeout(pollCtx, 500*time.Millisecond)
 		defer cancelT()
 	}
+	adding := len(b.records) > 0
 	c.mu.Lock()
-	if c.opsPending() {
-		// A move was asked after applyOps looked: apply it first. (The
-		// check and the wake-up share c.mu, so no request is missed.)
+	if c.opsPending() || adding && (c.idle || !maps.Equal(b.owned, c.epochMap())) {
+		// A move was asked after applyOps looked: apply it first. Or the
+		// writer waits for this batch. (The checks and the wake-ups share
+		// c.mu, so no request is missed.)
 		c.mu.Unlock()
 		return
 	}
-	c.wake = cancel
+	c.wake, c.adding = cancel, adding
 	before := c.epochMap()
 	c.mu.Unlock()
 
-	b.records, b.outOfRange = c.reader.Poll(pollCtx, b.records, c.opts.BatchRows, c.opts.BatchBytes)
-	b.polled = time.Now()
+	n := len(b.records)
+	b.records, b.outOfRange = c.reader.Poll(pollCtx, b.records, c.opts.BatchRows, c.opts.BatchBytes-b.bytes)
+	b.polls = append(b.polls, pollMark{end: len(b.records), at: time.Now()})
+	for _, r := range b.records[n:] {
+		b.bytes += len(r.Key) + len(r.Value)
+	}
 
 	c.mu.Lock()
 	c.wake = nil
@@ -135,15 +187,32 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 		}
 	}
 	c.mu.Unlock()
-	clear(b.epochs)
+	// Partitions with records from the batch's earlier polls keep their
+	// epoch only if the batch had it for them; the others take this poll's.
+	earlier := map[int32]bool{}
+	for _, r := range b.records[:n] {
+		earlier[r.Partition] = true
+	}
 	if b.epochs == nil {
-		b.epochs = map[int32]int64{}
+		b.epochs, b.owned = map[int32]int64{}, map[int32]int64{}
 	}
 	for p, e := range after {
-		if before[p] == e || fresh[p] {
+		kept, had := b.epochs[p]
+		switch {
+		case before[p] != e && !fresh[p], earlier[p] && (!had || kept != e):
+			delete(b.epochs, p)
+		default:
 			b.epochs[p] = e
 		}
 	}
+	for p := range b.epochs {
+		if _, owned := after[p]; !owned {
+			delete(b.epochs, p)
+		}
+	}
+	clear(b.owned)
+	maps.Copy(b.owned, after)
+	b.straddled = b.straddled[:0]
 	seen := map[int32]bool{}
 	for _, r := range b.records {
 		if _, ok := b.epochs[r.Partition]; !ok && !seen[r.Partition] {
@@ -153,8 +222,9 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 			}
 		}
 	}
-	if len(b.records) > 0 {
-		c.obs.Consumed(len(b.records))
+	if len(b.records) > n {
+		c.decode(b, n)
+		c.obs.Consumed(len(b.records) - n)
 		c.mu.Lock()
 		if c.stats.FirstRecords == 0 {
 			c.stats.FirstRecords = time.Since(c.start)
@@ -192,15 +262,13 @@ func (c *consumer) wakeReader() {
 	c.mu.Unlock()
 }
 
-// decode decodes and validates every record of b; bad ones get a class.
-func (c *consumer) decode(b *batch) {
+// decode decodes and validates the records of b from index from on; bad
+// ones get a class.
+func (c *consumer) decode(b *batch, from int) {
 	n := len(b.records)
-	if cap(b.orders) < n {
-		b.orders = make([]order.Order, n)
-		b.bad = make([]badRecord, n)
-	}
-	b.orders, b.bad = b.orders[:n], b.bad[:n]
-	for i := range b.records {
+	b.orders = slices.Grow(b.orders[:from], n-from)[:n]
+	b.bad = slices.Grow(b.bad[:from], n-from)[:n]
+	for i := from; i < n; i++ {
 		b.bad[i] = badRecord{}
 		if err := order.DecodeAndValidate(b.records[i].Value, &b.orders[i]); err != nil {
 			class := order.ErrorClass(err)

@@ -13,13 +13,13 @@ import (
 	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
-// run reads ahead of writing: while PostgreSQL stores batch n, batch n+1 is
-// polled and decoded. Three batch buffers go round: one being written, one
-// ready, one being filled.
+// run reads ahead of writing: while PostgreSQL stores batch n, batch n+1
+// is polled, decoded and grown until the writer is free. Batch buffers go
+// round through free: one being written, one being filled.
 func (c *consumer) run(ctx context.Context) error {
-	ready := make(chan *batch, 1)
-	free := make(chan *batch, 3)
-	for range 3 {
+	ready := make(chan *batch)
+	free := make(chan *batch, 2)
+	for range 2 {
 		free <- &batch{}
 	}
 	rctx, stop := context.WithCancel(ctx)
@@ -47,6 +47,7 @@ func (c *consumer) run(ctx context.Context) error {
 			timer.Reset(next)
 			wait = timer.C
 		}
+		c.setIdle(true)
 		var b *batch
 		select {
 		case x, ok := <-ready:
@@ -55,10 +56,12 @@ func (c *consumer) run(ctx context.Context) error {
 			}
 			b = x
 		case <-wait:
+			c.setIdle(false)
 			continue
 		case <-ctx.Done():
 			return nil
 		}
+		c.setIdle(false)
 		err := c.process(ctx, b)
 		free <- b
 		if err != nil {
@@ -68,6 +71,17 @@ func (c *consumer) run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// setIdle says whether the writer waits for a batch; becoming idle ends a
+// poll that only adds to a batch in hand, so that the writer gets it now.
+func (c *consumer) setIdle(idle bool) {
+	c.mu.Lock()
+	c.idle = idle
+	if idle && c.wake != nil && c.adding {
+		c.wake()
+	}
+	c.mu.Unlock()
 }
 
 // stopping turns an error caused by the stop itself into a clean stop.
@@ -149,9 +163,9 @@ type work struct {
 	parts   map[int32]*partition // the states the offsets were computed from
 	// rejected are the orders PostgreSQL refused, filled in by write.
 	rejected []kafka.DeadLetter
-	// polled is when the batch's records were polled; took is how long the
-	// write took to its commit, at when it committed.
-	polled time.Time
+	// polled is when each order's record was polled, parallel to orders;
+	// took is how long the write took to its commit, at when it committed.
+	polled []time.Time
 	took   time.Duration
 	at     time.Time
 }
@@ -164,11 +178,14 @@ type work struct {
 func (c *consumer) prepare(b *batch) (w work, again []int32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	w.polled = b.polled
 	w.parts = map[int32]*partition{}
 	next := map[int32]int64{}
 	skip := map[int32]bool{}
+	poll := 0 // the poll that brought record i
 	for i := range b.records {
+		for poll < len(b.polls)-1 && i >= b.polls[poll].end {
+			poll++
+		}
 		r := &b.records[i]
 		p := r.Partition
 		ps := c.parts[p]
@@ -201,13 +218,14 @@ func (c *consumer) prepare(b *batch) (w work, again []int32) {
 		}
 		w.records = append(w.records, r)
 		w.orders = append(w.orders, &b.orders[i])
+		w.polled = append(w.polled, b.polls[poll].at)
 	}
 	for _, p := range again {
 		delete(w.parts, p)
 		delete(next, p)
 	}
 	if len(again) > 0 {
-		w.records, w.orders, w.dead = dropPartitions(w.records, w.orders, w.dead, skip)
+		dropPartitions(&w, skip)
 	}
 	for p, n := range next {
 		ps := w.parts[p]
@@ -219,16 +237,16 @@ func (c *consumer) prepare(b *batch) (w work, again []int32) {
 
 // dropPartitions removes the records of the skipped partitions that were
 // taken before the partition was found wanting.
-func dropPartitions(recs []*kafka.Record, orders []*order.Order, dead []kafka.DeadLetter, skip map[int32]bool) ([]*kafka.Record, []*order.Order, []kafka.DeadLetter) {
+func dropPartitions(w *work, skip map[int32]bool) {
 	k := 0
-	for i, r := range recs {
+	for i, r := range w.records {
 		if !skip[r.Partition] {
-			recs[k], orders[k] = r, orders[i]
+			w.records[k], w.orders[k], w.polled[k] = r, w.orders[i], w.polled[i]
 			k++
 		}
 	}
-	dead = slices.DeleteFunc(dead, func(d kafka.DeadLetter) bool { return skip[d.Record.Partition] })
-	return recs[:k], orders[:k], dead
+	w.records, w.orders, w.polled = w.records[:k], w.orders[:k], w.polled[:k]
+	w.dead = slices.DeleteFunc(w.dead, func(d kafka.DeadLetter) bool { return skip[d.Record.Partition] })
 }
 
 // write stores one prepared batch. Dead letters are produced, and
@@ -323,7 +341,7 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 // observeCommit tells the observer of a committed batch; dead counts its
 // dead letters by class.
 func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string]int) {
-	orders := w.orders
+	orders, polled := w.orders, w.polled
 	if len(res.Rejected) > 0 {
 		// Refused orders were not stored: they have no latency.
 		refused := make(map[int]bool, len(res.Rejected))
@@ -331,12 +349,14 @@ func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string
 			refused[r.Index] = true
 		}
 		orders = make([]*order.Order, 0, len(w.orders))
+		polled = make([]time.Time, 0, len(w.orders))
 		for i, o := range w.orders {
 			if !refused[i] {
 				orders = append(orders, o)
+				polled = append(polled, w.polled[i])
 			}
 		}
 	}
 	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, DeadLetters: dead,
-		Records: len(w.orders) + len(w.dead), Polled: w.polled, Took: w.took, At: w.at, Orders: orders})
+		Records: len(w.orders) + len(w.dead), Polled: polled, Took: w.took, At: w.at, Orders: orders})
 }
