@@ -22,6 +22,7 @@ func BenchmarkIndexCost(b *testing.B) {
 	const customer = "CREATE INDEX ON %s (customer_id, created_at)"
 	const ginOps = "CREATE INDEX ON %s USING GIN (items)"
 	const ginPathOps = "CREATE INDEX ON %s USING GIN (items jsonb_path_ops)"
+	const ginPathOpsSmallList = ginPathOps + " WITH (gin_pending_list_limit = 256)"
 	variants := []struct {
 		name    string
 		indexes []string
@@ -33,6 +34,7 @@ func BenchmarkIndexCost(b *testing.B) {
 		{"pk+gin jsonb_path_ops", []string{ginPathOps}},
 		{"all, gin jsonb_ops (until migration 4)", []string{created, customer, ginOps}},
 		{"all, gin jsonb_path_ops (migration 4)", []string{created, customer, ginPathOps}},
+		{"all, gin jsonb_path_ops, 256 kB pending list (migration 5)", []string{created, customer, ginPathOpsSmallList}},
 	}
 	for i, v := range variants {
 		b.Run(v.name, func(b *testing.B) {

@@ -184,7 +184,7 @@ func TestSchemaConstraintsAndIndexes(t *testing.T) {
 		"orders USING btree (order_id)",
 		"orders USING btree (created_at)",
 		"orders USING btree (customer_id, created_at)",
-		"orders USING gin (items jsonb_path_ops)",
+		"orders USING gin (items jsonb_path_ops) WITH (gin_pending_list_limit='256')",
 		"consumer_offsets USING btree (consumer_group, topic, partition)",
 	}
 	for _, w := range wantIdx {
