@@ -14,12 +14,13 @@ import (
 )
 
 // run reads ahead of writing: while PostgreSQL stores batch n, batch n+1
-// is polled, decoded and grown until the writer is free. Batch buffers go
-// round through free: one being written, one being filled.
+// is polled and decoded, and grown until it is full or the writer is free.
+// Three batch buffers go round: one being written, one full and waiting
+// (a backlog), one being filled.
 func (c *consumer) run(ctx context.Context) error {
-	ready := make(chan *batch)
-	free := make(chan *batch, 2)
-	for range 2 {
+	ready := make(chan *batch, 1)
+	free := make(chan *batch, 3)
+	for range 3 {
 		free <- &batch{}
 	}
 	rctx, stop := context.WithCancel(ctx)
