@@ -187,8 +187,26 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 		}
 	}
 	c.mu.Unlock()
-	// Partitions with records from the batch's earlier polls keep their
-	// epoch only if the batch had it for them; the others take this poll's.
+	b.settle(n, before, after, fresh)
+	if len(b.records) > n {
+		c.decode(b, n)
+		c.obs.Consumed(len(b.records) - n)
+		c.mu.Lock()
+		if c.stats.FirstRecords == 0 {
+			c.stats.FirstRecords = time.Since(c.start)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// settle updates b's epochs after a poll that added the records from
+// index n on. before and after are the owned partitions' epochs around the
+// poll, fresh those the group handed over during it. A partition keeps an
+// epoch only if it did not change during the poll (or is fresh) and, when
+// the batch holds records of it from earlier polls, only if those were
+// polled in the same epoch. Owned partitions with records and no epoch are
+// straddled: read again.
+func (b *batch) settle(n int, before, after map[int32]int64, fresh map[int32]bool) {
 	earlier := map[int32]bool{}
 	for _, r := range b.records[:n] {
 		earlier[r.Partition] = true
@@ -221,15 +239,6 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 				b.straddled = append(b.straddled, r.Partition)
 			}
 		}
-	}
-	if len(b.records) > n {
-		c.decode(b, n)
-		c.obs.Consumed(len(b.records) - n)
-		c.mu.Lock()
-		if c.stats.FirstRecords == 0 {
-			c.stats.FirstRecords = time.Since(c.start)
-		}
-		c.mu.Unlock()
 	}
 }
 
