@@ -239,6 +239,35 @@ func TestConsumeTopicRecreated(t *testing.T) {
 	p.checkStoredAtEnd(conn)
 }
 
+// TestConsumeTopicRecreatedWhileRunning: the orders topic is deleted and
+// created again under a running consumer, and the new topic soon holds more
+// records than the stored offsets: reading on from them would skip the new
+// topic's first records without a word. The consumer notices the new topic
+// id and refuses with exit 1 naming it; with --offset-out-of-range earliest
+// every new order is stored.
+func TestConsumeTopicRecreatedWhileRunning(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(3000)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+
+	p.deleteAndRecreate()
+	p.produce(6000) // about 2,000 a partition, past the stored 1,000
+	if code := c.waitExit(t, time.Minute); code != 1 || !strings.Contains(c.errorLine(t), "deleted and created again") {
+		t.Fatalf("topic recreated under the consumer: exit %d, want 1 naming the new topic id\n%s", code, c.stderr.String())
+	}
+
+	c = p.startConsumer("--offset-out-of-range", "earliest")
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 9000 || ids != 9000 {
+		t.Errorf("%d rows, %d distinct ids, want 9000: the 3000 of the old topic and the 6000 of the new", got, ids)
+	}
+	p.checkStoredAtEnd(conn)
+}
+
 // TestConsumeRetentionOvertook: records are deleted (as retention does)
 // before the group consumed them. The consumer refuses with exit 1, counting
 // the records lost; with --offset-out-of-range earliest it says so and goes

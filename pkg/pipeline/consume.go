@@ -138,6 +138,9 @@ type consumer struct {
 	joined bool
 	outage string
 	obs    Observer
+	// recreated is set once the topic's id changed under the run: the
+	// stored offsets are not copied to the new topic's group offsets.
+	recreated bool
 }
 
 // position names one record.
@@ -239,11 +242,15 @@ func (c *consumer) readiness() (bool, string) {
 	return true, ""
 }
 
-// storedOffsets returns the stored offsets of the partitions we own.
+// storedOffsets returns the stored offsets of the partitions we own, for
+// the group offsets in Kafka (none once the topic was created again).
 func (c *consumer) storedOffsets() map[int32]int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := map[int32]int64{}
+	if c.recreated {
+		return out // they are the old topic's, not the new one's
+	}
 	for p, ps := range c.parts {
 		if ps.stored >= 0 {
 			out[p] = ps.stored

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -33,6 +34,7 @@ func (c *consumer) progress() (stop func()) {
 func (c *consumer) measureLag(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	c.checkTopicID(lctx)
 	bounds, err := c.reader.Bounds(lctx)
 	if err != nil {
 		return // the broker is away: keep the last figure
@@ -50,6 +52,34 @@ func (c *consumer) measureLag(ctx context.Context) {
 	c.stats.MaxLag = max(c.stats.MaxLag, lag)
 	c.mu.Unlock()
 	c.obs.Lag(per)
+}
+
+// checkTopicID ends the run when the topic was deleted and created again
+// under it: the Kafka client keeps the old topic id and reads nothing more
+// (it does not adopt a new id for a topic it holds), so the consumer would
+// otherwise sit idle without a word. The next start applies the
+// out-of-range policy to the new topic (startsFor).
+func (c *consumer) checkTopicID(ctx context.Context) {
+	id, err := c.reader.TopicID(ctx)
+	if err != nil || id == "" {
+		return // the broker is away, or has no topic ids
+	}
+	c.mu.Lock()
+	var was string
+	for _, ps := range c.parts {
+		if ps.topicID != "" && ps.topicID != id {
+			was = ps.topicID
+		}
+	}
+	if was != "" {
+		c.recreated = true
+	}
+	c.mu.Unlock()
+	if was != "" {
+		c.fail(fmt.Errorf("%w: group %s, topic %s: the topic was deleted and created again while consuming (topic id %s, was %s): "+
+			"nothing more can be read from it in this run; start foodpipe again and it applies --offset-out-of-range to the new topic",
+			ErrPermanent, c.opts.Group, c.opts.Topic, id, was))
+	}
 }
 
 func (c *consumer) snapshot() Stats {
