@@ -12,7 +12,8 @@ import (
 // progress calls opts.Progress every ProgressInterval until stopped, and
 // keeps the lag fresh: end offsets listed from the brokers, independent of
 // fetching (which stops while PostgreSQL is down), minus the offsets stored.
-// The returned func stops both and makes one last Progress call.
+// The same loop watches the topic's id (checkTopicID). The returned func
+// stops both and makes one last Progress call.
 func (c *consumer) progress() (stop func()) {
 	ctx, cancel := context.WithCancel(c.bg)
 	measure := func() { c.measureLag(ctx) }
