@@ -186,12 +186,12 @@ func (r *GroupReader) revoke(revoked func([]int32)) func(context.Context, *kgo.C
 }
 
 // Poll waits until records arrive or ctx ends, then takes what is already
-// buffered, until maxRecords or maxBytes: a backlog yields full batches, a
-// quiet stream small ones at once. It appends to recs. outOfRange lists the
-// partitions whose position is outside what the partition holds; they are
-// not fetched again until Seek moves them.
-func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBytes int) (_ []Record, outOfRange []int32) {
-	bytes := 0
+// buffered, until recs holds maxRecords or maxBytes more bytes (keys and
+// values) were added: a backlog yields full batches, a quiet stream small
+// ones at once. It appends to recs and says how many bytes it added.
+// outOfRange lists the partitions whose position is outside what the
+// partition holds; they are not fetched again until Seek moves them.
+func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBytes int) (_ []Record, bytes int, outOfRange []int32) {
 	first := true
 	for len(recs) < maxRecords && bytes < maxBytes {
 		var fs kgo.Fetches
@@ -224,7 +224,7 @@ func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBy
 			break
 		}
 	}
-	return recs, outOfRange
+	return recs, bytes, outOfRange
 }
 
 // Seek moves partitions to the given offsets. Records buffered from before

@@ -103,7 +103,14 @@ func (c *consumer) grow(b *batch) bool {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return !c.idle && !c.opsPending() && maps.Equal(b.owned, c.epochMap())
+	return !c.opsPending() && c.addable(b)
+}
+
+// addable reports whether a poll may add to b, which holds records: the
+// writer is busy, and no partition was assigned, revoked or moved since
+// b's last poll. c.mu is held.
+func (c *consumer) addable(b *batch) bool {
+	return !c.idle && maps.Equal(b.owned, c.epochMap())
 }
 
 // applyOps carries out the moves the writer asked for: pause a partition,
@@ -155,10 +162,10 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 	}
 	adding := len(b.records) > 0
 	c.mu.Lock()
-	if c.opsPending() || adding && (c.idle || !maps.Equal(b.owned, c.epochMap())) {
+	if c.opsPending() || adding && !c.addable(b) {
 		// A move was asked after applyOps looked: apply it first. Or the
-		// writer waits for this batch. (The checks and the wake-ups share
-		// c.mu, so no request is missed.)
+		// batch must go as it is (grow looked without the lock). (The
+		// checks and the wake-ups share c.mu, so no request is missed.)
 		c.mu.Unlock()
 		return
 	}
@@ -167,11 +174,12 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 	c.mu.Unlock()
 
 	n := len(b.records)
-	b.records, b.outOfRange = c.reader.Poll(pollCtx, b.records, c.opts.BatchRows, c.opts.BatchBytes-b.bytes)
+	var added int
+	var outOfRange []int32
+	b.records, added, outOfRange = c.reader.Poll(pollCtx, b.records, c.opts.BatchRows, c.opts.BatchBytes-b.bytes)
 	b.polls = append(b.polls, pollMark{end: len(b.records), at: time.Now()})
-	for _, r := range b.records[n:] {
-		b.bytes += len(r.Key) + len(r.Value)
-	}
+	b.bytes += added
+	b.outOfRange = append(b.outOfRange, outOfRange...)
 
 	c.mu.Lock()
 	c.wake = nil
