@@ -35,7 +35,7 @@ func (c *consumer) progress() (stop func()) {
 func (c *consumer) measureLag(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c.checkTopicID(lctx)
+	defer c.checkTopicID(lctx)
 	bounds, err := c.reader.Bounds(lctx)
 	if err != nil {
 		return // the broker is away: keep the last figure
