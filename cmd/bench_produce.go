@@ -117,9 +117,9 @@ func runBenchProduce(ctx context.Context, out io.Writer, o benchProduceOptions) 
 	}
 	rec := bench.NewRecorder(time.Now)
 	p, err := kafka.NewProducer(ctx, o.cluster, o.producer, kafka.ProducerOptions{
-		Topic: sb.Topic, Headers: headers,
+		Topic: sb.Topic, Headers: headers, Latency: true,
 		OnDelivery: func(d kafka.Delivery) {
-			rec.Delivered(d.SentAt, len(d.Value), d.Err)
+			rec.Delivered(d.SentAt, d.Latency, len(d.Value), d.Err)
 			payload.Release(d.Value)
 		},
 	})

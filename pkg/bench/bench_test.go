@@ -41,9 +41,9 @@ func (s *fakeSender) Send(_ context.Context, _, value []byte) error {
 		err = errors.New("broker said no")
 	}
 	s.clock.mu.Lock()
-	s.clock.now = s.clock.now.Add(s.latency - time.Millisecond) // the ack comes latency later
+	s.clock.now = s.clock.now.Add(s.latency) // the ack comes latency later
 	s.clock.mu.Unlock()
-	s.rec.Delivered(sentAt, len(value), err)
+	s.rec.Delivered(sentAt, s.latency, len(value), err)
 	return nil
 }
 

@@ -83,10 +83,11 @@ func NewRecorder(now func() time.Time) *Recorder {
 	return &Recorder{now: now, total: NewHistogram(), window: NewHistogram()}
 }
 
-// Delivered records one acknowledgement (err nil) or failure. Records sent
-// before the warm-up ended are counted apart.
-func (r *Recorder) Delivered(sentAt time.Time, bytes int, err error) {
-	ack := r.now()
+// Delivered records one acknowledgement (err nil) or failure, sent at
+// sentAt and acknowledged latency later (the producer measures both, so
+// this reads no clock). Records sent before the warm-up ended are counted
+// apart.
+func (r *Recorder) Delivered(sentAt time.Time, latency time.Duration, bytes int, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.warmupEnd.IsZero() || !sentAt.After(r.warmupEnd) {
@@ -98,14 +99,13 @@ func (r *Recorder) Delivered(sentAt time.Time, bytes int, err error) {
 		r.win.Failed++
 		return
 	}
-	lat := ack.Sub(sentAt)
-	r.total.Record(lat)
-	r.window.Record(lat)
+	r.total.Record(latency)
+	r.window.Record(latency)
 	r.sum.Records++
 	r.sum.Bytes += int64(bytes)
 	r.win.Records++
 	r.win.Bytes += int64(bytes)
-	r.lastAck = ack
+	r.lastAck = sentAt.Add(latency)
 }
 
 // endWarmup marks the moment after which sends are measured.

@@ -3,6 +3,7 @@ package kafka
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -17,10 +18,13 @@ type Delivery struct {
 	Key, Value []byte
 	Partition  int32
 	Offset     int64
-	// SentAt is when Send handed the record to the client; Acked − SentAt is
-	// the record's produce latency as kafka-producer-perf-test measures it.
-	SentAt time.Time
-	Err    error
+	// SentAt is when Send handed the record to the client and Latency the
+	// time from then to this delivery: the record's produce latency as
+	// kafka-producer-perf-test measures it. Both are zero unless
+	// ProducerOptions.Latency asked for them.
+	SentAt  time.Time
+	Latency time.Duration
+	Err     error
 }
 
 // Producer sends records to one topic with bounded memory and reports
@@ -29,14 +33,21 @@ type Producer struct {
 	cl      *kgo.Client
 	topic   string
 	headers []kgo.RecordHeader
-	// inflight holds one token per record sent and not yet delivered: Send
-	// waits on it, so memory stays bounded and the wait can be interrupted.
-	inflight   chan struct{}
-	onDelivery func(Delivery)
+	// free holds the envelopes of delivered records for the next sends. At
+	// most cap(free) envelopes are ever made, so a Send that finds none free
+	// when all are made waits for a delivery: the free list is also the
+	// bound on the records in flight, and the hot path allocates nothing.
+	free chan *envelope
+	made atomic.Int64
 	// deliveryCtx outlives the caller's context: a record already handed to
 	// the client is delivered (or times out) even after a stop was asked.
 	deliveryCtx context.Context
+	onDelivery  func(Delivery)
 	promise     func(*kgo.Record, error)
+	// latency: measure each record's latency from base on the monotonic
+	// clock, one clock read at each end (time.Now reads two clocks).
+	latency bool
+	base    time.Time
 }
 
 // ProducerOptions says where a Producer sends and what it tells about it.
@@ -47,6 +58,11 @@ type ProducerOptions struct {
 	// OnDelivery is called once per record, serially, from the client's
 	// delivery goroutine; it must be quick and must not call Send.
 	OnDelivery func(Delivery)
+	// Latency fills Delivery.SentAt and Latency, for benchmarks. The
+	// records' timestamps are then the producer's start plus the monotonic
+	// clock, exact over a bench's minutes; without it the client stamps
+	// each record with the wall clock, as a long-running producer wants.
+	Latency bool
 }
 
 // NewProducer connects a producer, failing fast when Kafka is unreachable
@@ -69,26 +85,32 @@ func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer,
 	p := &Producer{
 		cl:          cl,
 		topic:       opts.Topic,
-		inflight:    make(chan struct{}, cfg.MaxBufferedRecords),
-		onDelivery:  opts.OnDelivery,
+		free:        make(chan *envelope, cfg.MaxBufferedRecords),
 		deliveryCtx: context.WithoutCancel(ctx),
+		onDelivery:  opts.OnDelivery,
+		latency:     opts.Latency,
+		base:        time.Now(),
 	}
 	for k, v := range opts.Headers {
 		p.headers = append(p.headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
 	}
 	// One promise for all records: a closure per record would cost an
 	// allocation on the hot path.
-	p.promise = func(r *kgo.Record, err error) {
-		if p.onDelivery != nil {
-			sentAt := r.Timestamp
-			if sc, ok := r.Context.(*sentContext); ok {
-				sentAt = sc.at
-			}
-			p.onDelivery(Delivery{Key: r.Key, Value: r.Value, Partition: r.Partition, Offset: r.Offset, SentAt: sentAt, Err: err})
-		}
-		<-p.inflight
-	}
+	p.promise = p.delivered
 	return p, nil
+}
+
+// delivered reports one record's delivery and frees its envelope.
+func (p *Producer) delivered(r *kgo.Record, err error) {
+	e := r.Context.(*envelope)
+	if p.onDelivery != nil {
+		d := Delivery{Key: r.Key, Value: r.Value, Partition: r.Partition, Offset: r.Offset, Err: err}
+		if p.latency {
+			d.SentAt, d.Latency = p.base.Add(e.sent), time.Since(p.base)-e.sent
+		}
+		p.onDelivery(d)
+	}
+	p.free <- e // never blocks: at most cap(free) envelopes exist
 }
 
 func producerOptions(cfg config.KafkaProducer, topic string) ([]kgo.Opt, error) {
@@ -146,30 +168,46 @@ func compression(name string) (kgo.CompressionCodec, error) {
 // once sent, a record is delivered or fails on its own). The key and value
 // must not change until the record's delivery is reported.
 func (p *Producer) Send(ctx context.Context, key, value []byte) error {
-	select {
-	case p.inflight <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	e, err := p.envelope(ctx)
+	if err != nil {
+		return err
 	}
-	e := &envelope{ctx: sentContext{Context: p.deliveryCtx, at: time.Now()}}
-	e.rec = kgo.Record{Key: key, Value: value, Headers: p.headers, Timestamp: e.ctx.at, Context: &e.ctx}
+	e.rec = kgo.Record{Key: key, Value: value, Headers: p.headers, Context: e}
+	if p.latency {
+		e.sent = time.Since(p.base)
+		e.rec.Timestamp = p.base.Add(e.sent)
+	}
 	p.cl.Produce(p.deliveryCtx, &e.rec, p.promise)
 	return nil
 }
 
-// envelope allocates a record and its send time together: one allocation
-// per record. franz-go truncates Record.Timestamp to milliseconds, too
-// coarse for latency, so the exact send time rides in the record's
-// Context, which franz-go hands back untouched in the promise.
-type envelope struct {
-	rec kgo.Record
-	ctx sentContext
+// envelope takes a free envelope, makes one while fewer than the bound
+// exist, or waits for a delivery to free one.
+func (p *Producer) envelope(ctx context.Context) (*envelope, error) {
+	select {
+	case e := <-p.free:
+		return e, nil
+	default:
+	}
+	if p.made.Load() < int64(cap(p.free)) {
+		p.made.Add(1) // only the sending goroutine makes envelopes
+		return &envelope{Context: p.deliveryCtx}, nil
+	}
+	select {
+	case e := <-p.free:
+		return e, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
-// sentContext is the delivery context plus the moment Send was called.
-type sentContext struct {
+// envelope is a record with its send time, reused from one record to a
+// later one once delivered. It is also the record's Context (the delivery
+// context plus itself), which franz-go hands back untouched in the promise.
+type envelope struct {
 	context.Context
-	at time.Time
+	rec  kgo.Record
+	sent time.Duration // since the producer's base, with ProducerOptions.Latency
 }
 
 // Flush waits until every record sent is delivered, or ctx ends.
@@ -178,14 +216,14 @@ func (p *Producer) Flush(ctx context.Context) error {
 }
 
 // Buffered is the number of records sent and not yet delivered.
-func (p *Producer) Buffered() int { return len(p.inflight) }
+func (p *Producer) Buffered() int { return int(p.made.Load()) - len(p.free) }
 
 // Close fails whatever is still buffered, waits (briefly) until those
 // failures are reported, and closes the connections.
 func (p *Producer) Close() {
 	p.cl.Close()
 	deadline := time.Now().Add(5 * time.Second)
-	for len(p.inflight) > 0 && time.Now().Before(deadline) {
+	for p.Buffered() > 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }
