@@ -251,15 +251,20 @@ func testCluster(t *testing.T) kafka.Cluster {
 }
 
 // TestPacerLetsRateTimesDurationThrough: R calls per second for D seconds
-// are R·D calls, the first at once. The caller is simulated on the
-// limiter's own clock, each call made exactly when its wait ends, so the
-// count does not depend on the machine's speed.
+// are R·D calls, the first at once, even when the caller stalls for up to
+// a second once (the calls due meanwhile then go at once). The caller is
+// simulated on the limiter's own clock, each call made exactly when its
+// wait ends, so the count does not depend on the machine's speed.
 func TestPacerLetsRateTimesDurationThrough(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		rate     float64
 		duration time.Duration
-	}{{10, 10 * time.Second}, {50, time.Second}, {200, 1500 * time.Millisecond}, {1000, 60 * time.Second}} {
+		stall    time.Duration // after the tenth call
+	}{
+		{10, 10 * time.Second, 0}, {50, time.Second, 0}, {200, 1500 * time.Millisecond, 0}, {1000, 60 * time.Second, 0},
+		{10000, 5 * time.Second, 180 * time.Millisecond}, {1000, 3 * time.Second, time.Second}, {10, 10 * time.Second, 700 * time.Millisecond},
+	} {
 		start := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
 		l := pacerLimiter(tt.rate, start)
 		now, n := start, 0
@@ -270,9 +275,12 @@ func TestPacerLetsRateTimesDurationThrough(t *testing.T) {
 			}
 			now = now.Add(wait)
 			n++
+			if n == 10 {
+				now = now.Add(tt.stall)
+			}
 		}
 		if want := int(tt.rate * tt.duration.Seconds()); n != want {
-			t.Errorf("rate %g for %v: %d calls, want %d", tt.rate, tt.duration, n, want)
+			t.Errorf("rate %g for %v with a stall of %v: %d calls, want %d", tt.rate, tt.duration, tt.stall, n, want)
 		}
 	}
 }
