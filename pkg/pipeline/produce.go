@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -178,19 +179,32 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 
 // produceLoop generates and sends until a stop condition and says which.
 func produceLoop(ctx context.Context, p *kafka.Producer, c *orderCounter, src order.Source, opts ProduceOptions) string {
-	// The pacer starts first, so its last slot, 1/R before the end of its
-	// own D seconds, lies before the deadline however long this takes.
-	pace := Pacer(opts.Rate)
-	genCtx := ctx
+	// The pacer and the deadline share one start, so the pacer's last slot,
+	// 1/R before the end, lies before the deadline however late the loop
+	// runs; and a paced run stops at R·D orders, so the slot at D itself,
+	// which the deadline's timer may not have marked yet, sends nothing.
+	start := time.Now()
+	pace := pacer(opts.Rate, start)
+	genCtx, paced := ctx, int64(-1)
 	if opts.Duration > 0 {
 		var cancel context.CancelFunc
-		genCtx, cancel = context.WithTimeout(ctx, opts.Duration)
+		genCtx, cancel = context.WithDeadline(ctx, start.Add(opts.Duration))
 		defer cancel()
+		if opts.Rate > 0 {
+			paced = int64(math.Ceil(opts.Rate*opts.Duration.Seconds() - 1e-9))
+		}
 	}
 	// Keys are per customer and never change: make each []byte once.
 	keys := map[string][]byte{}
 	var o order.Order
-	for n := int64(0); opts.Count == 0 || n < opts.Count; n++ {
+	for n := int64(0); ; n++ {
+		if opts.Count > 0 && n == opts.Count {
+			return StoppedCount
+		}
+		if n == paced {
+			<-genCtx.Done() // the run lasts its duration
+			return stopReason(ctx)
+		}
 		// Wait fails early when the next slot lies past the duration's end.
 		if pace(genCtx) != nil || genCtx.Err() != nil {
 			return stopReason(ctx)
@@ -205,7 +219,6 @@ func produceLoop(ctx context.Context, p *kafka.Producer, c *orderCounter, src or
 			return stopReason(ctx)
 		}
 	}
-	return StoppedCount
 }
 
 // stopReason tells a stop by signal (ctx cancelled) from the end of
@@ -242,10 +255,15 @@ func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func
 // goes at once: R calls per second for D seconds let R·D calls through,
 // the first at 0 and the last at D − 1/R.
 func Pacer(perSecond float64) func(context.Context) error {
+	return pacer(perSecond, time.Now())
+}
+
+// pacer is Pacer started at start.
+func pacer(perSecond float64, start time.Time) func(context.Context) error {
 	if perSecond <= 0 {
 		return func(context.Context) error { return nil }
 	}
-	l := pacerLimiter(perSecond, time.Now())
+	l := pacerLimiter(perSecond, start)
 	return func(ctx context.Context) error { return l.Wait(ctx) }
 }
 
