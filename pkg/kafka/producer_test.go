@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/foodpipe/foodpipe/internal/testenv"
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
 
@@ -20,19 +18,13 @@ import (
 // delivered once, and the records sent afterwards reuse their envelopes.
 func TestProducerBoundsRecordsInFlight(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
+	c, cluster := fakeCluster(t, 1, "t")
 	hold := make(chan struct{})
 	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
 		c.KeepControl()
 		c.SleepControl(func() { <-hold })
 		return nil, nil, false
 	})
-	cluster := Cluster{Config: config.Kafka{Brokers: c.ListenAddrs(), ConnectTimeout: 10 * time.Second},
-		ClientID: "foodpipe-test", Logger: testenv.Logger(t)}
 	cfg := config.Default().KafkaProducer
 	cfg.MaxBufferedRecords = 5
 	var mu sync.Mutex

@@ -17,13 +17,7 @@ import (
 // the aborted records are not handed over.
 func TestReadTopicEndsAtTransactionMarkers(t *testing.T) {
 	t.Parallel()
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	cluster := Cluster{Config: config.Kafka{Brokers: c.ListenAddrs(), ConnectTimeout: 10 * time.Second},
-		ClientID: "foodpipe-test", Logger: testenv.Logger(t)}
+	c, cluster := fakeCluster(t, 1, "t")
 	ctx := t.Context()
 
 	plain, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"))
@@ -80,4 +74,17 @@ func TestReadTopicEndsAtTransactionMarkers(t *testing.T) {
 	if len(got) != 2 || got[0] != "b" || got[1] != "c" || next != 5 {
 		t.Errorf("read %q up to %d, want b, c up to 5", got, next)
 	}
+}
+
+// fakeCluster starts franz-go's in-process kfake broker with the topics
+// seeded, stopped when the test ends, and the Cluster to reach it.
+func fakeCluster(t *testing.T, partitions int32, topics ...string) (*kfake.Cluster, Cluster) {
+	t.Helper()
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c, Cluster{Config: config.Kafka{Brokers: c.ListenAddrs(), ConnectTimeout: 10 * time.Second},
+		ClientID: "foodpipe-test", Logger: testenv.Logger(t)}
 }
