@@ -57,10 +57,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 func TestKafkaCommittedOffsetsFollowPostgreSQL(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(3000)
-	c := p.startConsumer()
-	conn := p.db()
-	p.waitCaughtUp(conn, 2*time.Minute, c)
+	conn, c := p.consumeBacklog(3000)
 	stored := p.storedOffsets(conn)
 	adm := testenv.AdminAt(t, p.brokers)
 	deadline := time.Now().Add(time.Minute) // the copy is asynchronous

@@ -198,10 +198,7 @@ func (p *pipeline) deleteAndRecreate() {
 func TestConsumeTopicRecreated(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(3000)
-	conn := p.db()
-	c := p.startConsumer()
-	p.waitCaughtUp(conn, 2*time.Minute, c)
+	conn, c := p.consumeBacklog(3000)
 	c.stop(t)
 	old := p.storedOffsets(conn)
 
@@ -248,10 +245,7 @@ func TestConsumeTopicRecreated(t *testing.T) {
 func TestConsumeTopicRecreatedWhileRunning(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(3000)
-	conn := p.db()
-	c := p.startConsumer()
-	p.waitCaughtUp(conn, 2*time.Minute, c)
+	conn, c := p.consumeBacklog(3000)
 
 	p.deleteAndRecreate()
 	p.produce(6000) // about 2,000 a partition, past the stored 1,000
@@ -275,10 +269,7 @@ func TestConsumeTopicRecreatedWhileRunning(t *testing.T) {
 func TestConsumeRetentionOvertook(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(1500)
-	conn := p.db()
-	c := p.startConsumer()
-	p.waitCaughtUp(conn, 2*time.Minute, c)
+	conn, c := p.consumeBacklog(1500)
 	c.stop(t)
 
 	p.produce(3000)
@@ -334,10 +325,7 @@ func TestConsumeRetentionOvertook(t *testing.T) {
 func TestConsumeStalledWriterHoldsOnePartition(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(3000)
-	conn := p.db()
-	c := p.startConsumer()
-	p.waitCaughtUp(conn, 2*time.Minute, c)
+	conn, c := p.consumeBacklog(3000)
 	c.stop(t)
 	before := p.storedOffsets(conn)
 
@@ -406,10 +394,7 @@ func TestConsumeUnfixableErrorsStop(t *testing.T) {
 func TestConsumeSIGHUP(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(2000)
-	conn := p.db()
-	c := p.startConsumer()
-	p.waitCaughtUp(conn, 2*time.Minute, c)
+	_, c := p.consumeBacklog(2000)
 	c.signal(t, syscall.SIGHUP)
 	if code := c.waitExit(t, time.Minute); code != 0 {
 		t.Fatalf("exit %d after SIGHUP, want 0\n%s", code, c.stderr.String())

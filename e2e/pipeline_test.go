@@ -162,6 +162,17 @@ type consumeSummary struct {
 	Offsets      map[string]int64 `json:"offsets"`
 }
 
+// consumeBacklog produces n orders, starts a consumer and waits until it
+// has stored them all; the consumer is still running.
+func (p *pipeline) consumeBacklog(n int) (*pgx.Conn, *consumer) {
+	p.t.Helper()
+	p.produce(n)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	return conn, c
+}
+
 // db connects to the test's schema.
 func (p *pipeline) db() *pgx.Conn {
 	p.t.Helper()
