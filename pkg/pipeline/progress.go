@@ -70,10 +70,8 @@ func (c *consumer) checkTopicID(ctx context.Context) {
 	for _, ps := range c.parts {
 		if ps.topicID != "" && ps.topicID != id {
 			was = ps.topicID
+			c.recreated = true
 		}
-	}
-	if was != "" {
-		c.recreated = true
 	}
 	c.mu.Unlock()
 	if was != "" {
