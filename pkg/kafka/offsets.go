@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -97,11 +98,18 @@ func (a *Admin) TopicID(ctx context.Context, topic string) (string, error) {
 }
 
 // CommittedOffsets returns the offsets group committed to Kafka for the
-// partitions of topic; a partition with no commit is absent.
+// partitions of topic; a partition with no commit is absent, and so is
+// every partition of a group the coordinator does not know.
 func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
-	resp, err := a.adm.FetchOffsetsForTopics(ctx, group, topic)
-	if err == nil {
-		err = resp.Error()
+	var resp kadm.OffsetResponses
+	err := a.coordinated(ctx, func() (err error) {
+		if resp, err = a.adm.FetchOffsetsForTopics(ctx, group, topic); err == nil {
+			err = resp.Error()
+		}
+		return err
+	})
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		return map[int32]int64{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch offsets of group %s for %s: %w", group, topic, err)
@@ -135,4 +143,27 @@ func (a *Admin) CommitOffsets(ctx context.Context, group, topic string, offsets 
 		return fmt.Errorf("commit offsets of group %s for %s: %w", group, topic, err)
 	}
 	return nil
+}
+
+// coordinated runs a group request until it no longer fails for want of
+// the group's coordinator: a new cluster answers COORDINATOR_NOT_AVAILABLE
+// while it creates __consumer_offsets, and a coordinator that moves answers
+// COORDINATOR_LOAD_IN_PROGRESS or NOT_COORDINATOR for a moment. franz-go
+// gives such an answer back at once; this waits up to kafka-timeout for it
+// to pass, then returns the broker's error. (Commits need no such wait:
+// franz-go retries their coordinator look-up itself.)
+func (a *Admin) coordinated(ctx context.Context, request func() error) error {
+	deadline := time.Now().Add(a.wait)
+	for {
+		err := request()
+		if !errors.Is(err, kerr.CoordinatorNotAvailable) && !errors.Is(err, kerr.CoordinatorLoadInProgress) &&
+			!errors.Is(err, kerr.NotCoordinator) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

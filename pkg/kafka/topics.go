@@ -19,6 +19,9 @@ import (
 // Admin manages topics.
 type Admin struct {
 	adm *kadm.Client
+	// wait bounds how long a group request waits for its coordinator
+	// (the cluster's kafka-timeout).
+	wait time.Duration
 }
 
 // NewAdmin connects an admin client, failing fast when Kafka is unreachable.
@@ -30,7 +33,7 @@ func NewAdmin(ctx context.Context, cluster Cluster) (*Admin, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Admin{adm: kadm.NewClient(cl)}, nil
+	return &Admin{adm: kadm.NewClient(cl), wait: cluster.Config.ConnectTimeout}, nil
 }
 
 // Close releases the connections.
