@@ -172,6 +172,37 @@ func TestConsumeOffsetRowsDeleted(t *testing.T) {
 	}
 }
 
+// TestConsumeSameInstanceIDTwice: an operator starts a second consumer
+// with the --instance-id of one that runs. The broker shuts the first out
+// of the group; it exits 1 with one line naming the group and the id
+// instead of trying to rejoin for ever, and the second stores the rest:
+// every order once.
+func TestConsumeSameInstanceIDTwice(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(2_000)
+	conn := p.db()
+	first := p.startConsumer("--instance-id", "consumer-1")
+	p.waitCaughtUp(conn, 2*time.Minute, first)
+	second := p.startConsumer("--instance-id", "consumer-1")
+	if code := first.waitExit(t, 2*time.Minute); code != 1 {
+		t.Fatalf("the consumer shut out exited %d, want 1:\n%s", code, first.stderr.String())
+	}
+	if line := first.errorLine(t); !strings.Contains(line, "group "+p.group) || !strings.Contains(line, `instance id "consumer-1"`) {
+		t.Errorf("error line %q does not name the group and the instance id", line)
+	}
+	p.produce(1_000)
+	p.waitCaughtUp(conn, 2*time.Minute, second)
+	s := second.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 3_000 || ids != 3_000 {
+		t.Errorf("%d rows, %d distinct ids, want 3000", got, ids)
+	}
+	if s.Stored == 0 {
+		t.Error("the second consumer stored nothing")
+	}
+	p.checkStoredAtEnd(conn)
+}
+
 // deleteAndRecreate deletes the pipeline's topics and makes them again with
 // topics init: a new topic with the same name, and a new topic id.
 func (p *pipeline) deleteAndRecreate() {

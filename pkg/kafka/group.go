@@ -57,6 +57,10 @@ type GroupOptions struct {
 	// Revoked is told of partitions revoked or lost; their records are no
 	// longer returned once it returns.
 	Revoked func(partitions []int32)
+	// Fenced is told when the broker has shut this member out for good:
+	// another member joined the group with the same InstanceID. The reader
+	// never rejoins (franz-go would try for ever); the caller should stop.
+	Fenced func(error)
 }
 
 // GroupReader reads one topic as a member of a consumer group. It never
@@ -114,6 +118,9 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 		// same partitions back without a rebalance.
 		kopts = append(kopts, kgo.InstanceID(opts.InstanceID))
 	}
+	if opts.Fenced != nil {
+		kopts = append(kopts, kgo.WithHooks(fencedHook(opts.Fenced)))
+	}
 	cl, err := cluster.newClientAs(ctx, "consumer", kopts...)
 	if err != nil {
 		return nil, err
@@ -130,6 +137,17 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 	}
 	close(r.made)
 	return r, nil
+}
+
+// fencedHook passes on a group session ended by FENCED_INSTANCE_ID, which
+// franz-go treats as any other group error: it would keep rejoining, each
+// time fenced again, for as long as the other member lives.
+type fencedHook func(error)
+
+func (h fencedHook) OnGroupManageError(err error) {
+	if errors.Is(err, kerr.FencedInstanceID) {
+		h(err)
+	}
 }
 
 // waitMade holds a group callback until the reader is made, or ctx ends.

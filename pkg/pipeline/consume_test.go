@@ -319,3 +319,50 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestConsumeSameInstanceIDTwice: an operator starts a second consumer with
+// the first one's --instance-id. The broker fences the first for good
+// (FENCED_INSTANCE_ID); it stops with a permanent error naming the instance
+// id instead of retrying to join for ever, and the second goes on: every
+// order, including those produced after the fencing, is stored once.
+func TestConsumeSameInstanceIDTwice(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(1000)
+	sink := newMemSink()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	opts := f.options()
+	opts.InstanceID, opts.Until = "consumer-a", nil
+	first := make(chan error, 1)
+	go func() {
+		_, err := Consume(ctx, f.cluster, sink, opts)
+		first <- err
+	}()
+	waitFor(t, "the first consumer to store", func() bool { return sink.rowCount() > 0 })
+	second := make(chan error, 1)
+	var stats Stats
+	go func() {
+		var err error
+		stats, err = Consume(ctx, f.cluster, sink, opts)
+		second <- err
+	}()
+	select {
+	case err := <-first:
+		if !errors.Is(err, ErrPermanent) || !containsAll(err.Error(), `"consumer-a"`, "group g", "FENCED_INSTANCE_ID") {
+			t.Fatalf("the fenced consumer ended with %v, want a permanent error naming the group, the instance id and the fencing", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the fenced consumer did not stop")
+	}
+	f.produce(500)
+	waitFor(t, "the second consumer to store the rest", func() bool { return maps.Equal(sink.stored(), f.end) })
+	cancel()
+	if err := <-second; err != nil {
+		t.Fatalf("the second consumer: %v", err)
+	}
+	if sink.rowCount() != f.valid || stats.Stored == 0 {
+		t.Errorf("%d rows, want %d; the second consumer stored %d", sink.rowCount(), f.valid, stats.Stored)
+	}
+	checkChains(t, sink.writes, nil)
+}

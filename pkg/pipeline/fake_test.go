@@ -30,6 +30,7 @@ type fake struct {
 	end     map[int32]int64 // end offsets, from the produce acknowledgements
 	valid   int
 	bad     map[string]int // dead letters expected, by class
+	calls   int            // produce calls so far: each draws from its own seed
 }
 
 func newFake(t *testing.T) *fake {
@@ -51,10 +52,12 @@ func newFake(t *testing.T) *fake {
 }
 
 // produce sends n generated orders and, every tenth, a record that cannot
-// be stored: one that is not JSON, and one the sink refuses.
+// be stored: one that is not JSON, and one the sink refuses. Each call's
+// orders are new ones (new order ids), not the previous call's again.
 func (f *fake) produce(n int) {
 	f.t.Helper()
-	gen, err := order.NewGenerator(order.GeneratorConfig{Seed: 7, Now: time.Now})
+	f.calls++
+	gen, err := order.NewGenerator(order.GeneratorConfig{Seed: uint64(6 + f.calls), Now: time.Now})
 	if err != nil {
 		f.t.Fatal(err)
 	}

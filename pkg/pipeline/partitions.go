@@ -96,6 +96,14 @@ func (c *consumer) revoked(parts []int32) {
 	c.log.Info("partitions revoked", "topic", c.opts.Topic, "group", c.opts.Group, "partitions", parts)
 }
 
+// fenced stops the consumer once the broker shut it out of the group for
+// good: another consumer joined with its instance id. Restarting it would
+// shut the other one out in turn, so the fix is the operator's.
+func (c *consumer) fenced(err error) {
+	c.fail(fmt.Errorf("%w: group %s: another consumer joined with instance id %q, so the broker shut this one out (%w); "+
+		"give each consumer its own --instance-id", ErrPermanent, c.opts.Group, c.opts.InstanceID, err))
+}
+
 // start is where a partition is read from, and the stored offset the first
 // write compares with.
 type start struct {
