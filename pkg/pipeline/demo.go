@@ -54,6 +54,10 @@ type DemoOptions struct {
 	// TrimInterval is how often the broker's records below what
 	// PostgreSQL holds are deleted, which bounds its memory.
 	TrimInterval time.Duration
+	// MaxBacklog bounds the orders the in-process broker holds that
+	// PostgreSQL does not: the producer waits while that many are (read
+	// every TrimInterval). 0, or a real Kafka: no bound.
+	MaxBacklog int64
 	// DrainTimeout bounds the wait for the consumers to store the last
 	// orders once producing ended; StopDrainTimeout the same wait after a
 	// signal stopped producing.
@@ -171,6 +175,8 @@ type Demo struct {
 	running time.Time  // of producing
 	res     DemoResult // what setUp found
 
+	backlog *backlog // nil: the producer is not held back
+
 	mu        sync.Mutex
 	phase     string
 	produced  ProduceStats
@@ -183,6 +189,12 @@ type Demo struct {
 // migrate does. On an error, what was started is stopped again.
 func StartDemo(ctx context.Context, opts DemoOptions) (_ *Demo, err error) {
 	d := &Demo{opts: opts, phase: "starting", consumers: make([]ConsumerView, opts.Consumers), start: time.Now()}
+	if opts.MaxBacklog > 0 && !opts.RealKafka {
+		d.backlog = newBacklog(opts.MaxBacklog, func() {
+			opts.Log.Info("the consumers are behind: the producer waits while orders not stored yet fill the in-process broker's bound",
+				"max_backlog", opts.MaxBacklog)
+		})
+	}
 	defer func() {
 		if err != nil {
 			d.Close()

@@ -72,6 +72,7 @@ func (d *Demo) produce(ctx context.Context) (ProduceStats, error) {
 	return ProduceOrders(ctx, d.cluster, d.opts.Producer, d.opts.Kafka.Topic, gen, ProduceOptions{
 		Rate: d.opts.Rate, Duration: d.opts.Duration, FlushTimeout: d.opts.Producer.FlushTimeout,
 		Observer:         d.produceObserver(),
+		Hold:             d.hold(),
 		ProgressInterval: min(d.opts.ViewInterval, time.Second),
 		Progress: func(s ProduceStats) {
 			d.mu.Lock()
@@ -79,6 +80,14 @@ func (d *Demo) produce(ctx context.Context) (ProduceStats, error) {
 			d.mu.Unlock()
 		},
 	})
+}
+
+// hold is the producer's wait for the backlog bound, if there is one.
+func (d *Demo) hold() func(context.Context) error {
+	if d.backlog == nil {
+		return nil
+	}
+	return d.backlog.wait
 }
 
 // produceObserver is the producer's observer, if the demo has one.
@@ -123,7 +132,8 @@ func (d *Demo) consume(ctx context.Context, i int) error {
 
 // trim deletes the broker's records that every consumer stored: the
 // in-process broker keeps records in memory, and the stored offsets in
-// PostgreSQL say which ones nobody needs again.
+// PostgreSQL say which ones nobody needs again. It also tells the backlog
+// bound how far PostgreSQL got.
 func (d *Demo) trim(ctx context.Context) {
 	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -132,8 +142,13 @@ func (d *Demo) trim(ctx context.Context) {
 		return
 	}
 	below := make(map[int32]int64, len(stored))
+	var total int64
 	for p, s := range stored {
 		below[p] = s.Next
+		total += s.Next
+	}
+	if d.backlog != nil {
+		d.backlog.storedUpTo(total)
 	}
 	if err := d.admin.DeleteBefore(tctx, d.opts.Kafka.Topic, below); err != nil && ctx.Err() == nil {
 		d.opts.Log.Debug("trimming the broker's stored records failed", "err", err)

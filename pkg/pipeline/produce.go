@@ -32,6 +32,10 @@ type ProduceOptions struct {
 	Started func()
 	// Observer, if set, is told of every delivery (metrics, readiness).
 	Observer ProduceObserver
+	// Hold, if set, is called before each order and may wait: it holds
+	// the producer back while the consumers are too far behind (the
+	// demo's in-memory broker). An error ends generation, as a stop does.
+	Hold func(context.Context) error
 }
 
 // ProduceStats counts what was produced. Only acknowledged orders count as
@@ -203,6 +207,9 @@ func produceLoop(ctx context.Context, p *kafka.Producer, c *orderCounter, src or
 		}
 		if n == paced {
 			<-genCtx.Done() // the run lasts its duration
+			return stopReason(ctx)
+		}
+		if opts.Hold != nil && opts.Hold(genCtx) != nil {
 			return stopReason(ctx)
 		}
 		// Wait fails early when the next slot lies past the duration's end.
