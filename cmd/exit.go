@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 
+	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
@@ -36,9 +37,10 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
-	case errors.As(err, &ue), errors.Is(err, store.ErrBadURL):
+	case errors.As(err, &ue), errors.Is(err, store.ErrBadURL), errors.Is(err, kafka.ErrSettingRefused):
 		// A database-url that does not parse is found when a command
-		// opens the database, but it is the invocation that is wrong.
+		// opens the database, a session timeout the broker refuses when
+		// the consumer joins; either way the invocation is wrong.
 		return ExitUsage
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return ExitOK

@@ -203,6 +203,27 @@ func TestConsumeSameInstanceIDTwice(t *testing.T) {
 	p.checkStoredAtEnd(conn)
 }
 
+// TestConsumeSessionTimeoutRefused: a --session-timeout below the broker's
+// group.min.session.timeout.ms makes the broker refuse every join. The
+// consumer exits 2 (the invocation is wrong) with one line naming the
+// setting, instead of rejoining for ever; nothing is stored.
+func TestConsumeSessionTimeoutRefused(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(100)
+	conn := p.db()
+	c := p.startConsumer("--session-timeout", "1s", "--heartbeat-interval", "200ms")
+	if code := c.waitExit(t, 2*time.Minute); code != 2 {
+		t.Fatalf("exit %d, want 2:\n%s", code, c.stderr.String())
+	}
+	if line := c.errorLine(t); !strings.Contains(line, "session-timeout 1s") || !strings.Contains(line, "group "+p.group) {
+		t.Errorf("error line %q does not name the group and the refused setting", line)
+	}
+	if n := p.count(conn); n != 0 {
+		t.Errorf("%d rows stored, want none", n)
+	}
+}
+
 // deleteAndRecreate deletes the pipeline's topics and makes them again with
 // topics init: a new topic with the same name, and a new topic id.
 func (p *pipeline) deleteAndRecreate() {

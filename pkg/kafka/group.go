@@ -57,10 +57,11 @@ type GroupOptions struct {
 	// Revoked is told of partitions revoked or lost; their records are no
 	// longer returned once it returns.
 	Revoked func(partitions []int32)
-	// Fenced is told when the broker has shut this member out for good:
-	// another member joined the group with the same InstanceID. The reader
-	// never rejoins (franz-go would try for ever); the caller should stop.
-	Fenced func(error)
+	// ShutOut is told, with an ErrShutOut error that says why and what to
+	// do, when the group refuses this member for a reason that rejoining
+	// cannot fix (see shutOutError). franz-go would rejoin for ever; the
+	// caller should stop.
+	ShutOut func(error)
 }
 
 // GroupReader reads one topic as a member of a consumer group. It never
@@ -118,8 +119,8 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 		// same partitions back without a rebalance.
 		kopts = append(kopts, kgo.InstanceID(opts.InstanceID))
 	}
-	if opts.Fenced != nil {
-		kopts = append(kopts, kgo.WithHooks(fencedHook(opts.Fenced)))
+	if opts.ShutOut != nil {
+		kopts = append(kopts, kgo.WithHooks(shutOutHook{opts}))
 	}
 	cl, err := cluster.newClientAs(ctx, "consumer", kopts...)
 	if err != nil {
@@ -137,17 +138,6 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 	}
 	close(r.made)
 	return r, nil
-}
-
-// fencedHook passes on a group session ended by FENCED_INSTANCE_ID, which
-// franz-go treats as any other group error: it would keep rejoining, each
-// time fenced again, for as long as the other member lives.
-type fencedHook func(error)
-
-func (h fencedHook) OnGroupManageError(err error) {
-	if errors.Is(err, kerr.FencedInstanceID) {
-		h(err)
-	}
 }
 
 // waitMade holds a group callback until the reader is made, or ctx ends.

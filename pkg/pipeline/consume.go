@@ -187,7 +187,7 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 			return c.assigned(mergeDone(ctx, runCtx), r, parts)
 		},
 		Revoked: c.revoked,
-		Fenced:  c.fenced,
+		ShutOut: c.shutOut,
 	})
 	if err != nil {
 		return Stats{}, err

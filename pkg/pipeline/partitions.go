@@ -96,12 +96,11 @@ func (c *consumer) revoked(parts []int32) {
 	c.log.Info("partitions revoked", "topic", c.opts.Topic, "group", c.opts.Group, "partitions", parts)
 }
 
-// fenced stops the consumer once the broker shut it out of the group for
-// good: another consumer joined with its instance id. Restarting it would
-// shut the other one out in turn, so the fix is the operator's.
-func (c *consumer) fenced(err error) {
-	c.fail(fmt.Errorf("%w: group %s: another consumer joined with instance id %q, so the broker shut this one out (%w); "+
-		"give each consumer its own --instance-id", ErrPermanent, c.opts.Group, c.opts.InstanceID, err))
+// shutOut stops the consumer once its group refused it for good (another
+// consumer took its instance id, the broker refuses its session timeout,
+// ...): the fix is the operator's, and err says which.
+func (c *consumer) shutOut(err error) {
+	c.fail(fmt.Errorf("%w: %w", ErrPermanent, err))
 }
 
 // start is where a partition is read from, and the stored offset the first
