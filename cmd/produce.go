@@ -89,6 +89,9 @@ type produceResult struct {
 	TargetRate      float64         `json:"target_rate"`
 	Stopped         string          `json:"stopped"`
 	Partitions      map[int32]int64 `json:"partitions"`
+	// Acks says what "produced" means: acknowledged by all in-sync
+	// replicas, by the leader, or (none) only sent.
+	Acks string `json:"acks"`
 }
 
 func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
@@ -129,6 +132,7 @@ func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
 		TargetRate:      opts.produce.Rate,
 		Stopped:         stats.Stopped,
 		Partitions:      stats.Partitions,
+		Acks:            opts.producer.Acks,
 	}
 	if werr := writeResult(out, opts.output, res, func(w io.Writer) error { return printProduce(w, res) }); werr != nil {
 		return werr
@@ -143,7 +147,7 @@ func printProduce(w io.Writer, r produceResult) error {
 		target = fmt.Sprintf("%g orders/s", r.TargetRate)
 	}
 	fmt.Fprintf(tw, "topic\t%s\n", r.Topic)
-	fmt.Fprintf(tw, "produced\t%d orders (acknowledged by the broker)\n", r.Produced)
+	fmt.Fprintf(tw, "produced\t%d orders (%s)\n", r.Produced, producedMeans(r.Acks))
 	fmt.Fprintf(tw, "failed\t%d\n", r.Failed)
 	fmt.Fprintf(tw, "duration\t%s\n", time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(tw, "rate\t%.1f orders/s (target: %s)\n", r.RatePerSecond, target)
@@ -152,6 +156,17 @@ func printProduce(w io.Writer, r produceResult) error {
 		fmt.Fprintf(tw, "partition %d\t%d orders\n", p, r.Partitions[p])
 	}
 	return tw.Flush()
+}
+
+// producedMeans says which orders count as produced under acks.
+func producedMeans(acks string) string {
+	switch acks {
+	case "leader":
+		return "acknowledged by the partition leader: acks=leader"
+	case "none":
+		return "sent, none confirmed: acks=none asks the broker for no acknowledgement"
+	}
+	return "acknowledged by the broker"
 }
 
 func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
