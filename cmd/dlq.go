@@ -3,6 +3,7 @@ package cmd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -35,6 +36,7 @@ type dlqInspectOptions struct {
 	// since is resolved against the clock when the command runs.
 	since  config.Since
 	output string
+	hint   string // added when the topic is missing: see topicHint
 }
 
 func newDLQInspectCmd(app *App) *cobra.Command {
@@ -75,7 +77,28 @@ func dlqInspectOptionsFrom(app *App, e *env) dlqInspectOptions {
 		inspect: pipeline.InspectOptions{Topic: e.cfg.Kafka.DLQ(), Classes: e.cfg.DLQ.Classes()},
 		since:   since,
 		output:  e.cfg.Output,
+		hint:    topicHint(e.cfg.Kafka),
 	}
+}
+
+// topicHint is what a dead-letter command adds to "topic does not exist"
+// when --topic names a dead-letter topic itself: --topic names the orders
+// topic, and the dead letters are read from <topic>.dlq.
+func topicHint(k config.Kafka) string {
+	base, ok := strings.CutSuffix(k.Topic, ".dlq")
+	if !ok || k.DLQTopic != "" {
+		return ""
+	}
+	return fmt.Sprintf("--topic names the orders topic, whose dead letters are in <topic>.dlq: use --topic %s, or --dlq-topic %s",
+		base, k.Topic)
+}
+
+// withHint adds hint to an error that a topic is missing.
+func withHint(err error, hint string) error {
+	if hint == "" || !errors.Is(err, kafka.ErrTopicMissing) {
+		return err
+	}
+	return fmt.Errorf("%w; %s", err, hint)
 }
 
 // deadLetterRow is one dead letter as dlq inspect shows it, in text or as
@@ -172,7 +195,7 @@ func runDLQInspect(ctx context.Context, out io.Writer, opts dlqInspectOptions) e
 	show, flush := inspectPrinter(out, opts.output)
 	st, err := pipeline.Inspect(ctx, opts.cluster, opts.inspect, show)
 	if err != nil && st.Read == 0 {
-		return err // nothing read: the error says why
+		return withHint(err, opts.hint) // nothing read: the error says why
 	}
 	if ferr := flush(st); err == nil {
 		err = ferr
@@ -226,6 +249,7 @@ type dlqReplayOptions struct {
 	cluster kafka.Cluster
 	replay  pipeline.ReplayOptions
 	output  string
+	hint    string // added when the topic is missing: see topicHint
 }
 
 func newDLQReplayCmd(app *App) *cobra.Command {
@@ -272,13 +296,14 @@ func dlqReplayOptionsFrom(app *App, e *env) dlqReplayOptions {
 			Topic: e.cfg.Kafka.DLQ(), Classes: e.cfg.DLQ.Classes(), GroupPrefix: e.cfg.DLQ.ReplayGroup, DryRun: e.cfg.DLQ.DryRun,
 		},
 		output: e.cfg.Output,
+		hint:   topicHint(e.cfg.Kafka),
 	}
 }
 
 func runDLQReplay(ctx context.Context, out io.Writer, opts dlqReplayOptions) error {
 	st, err := pipeline.Replay(ctx, opts.cluster, opts.replay)
 	if st.Read == 0 && err != nil {
-		return err // nothing done: the error says why
+		return withHint(err, opts.hint) // nothing done: the error says why
 	}
 	if werr := writeResult(out, opts.output, st, func(w io.Writer) error { return printReplay(w, st) }); werr != nil {
 		return werr

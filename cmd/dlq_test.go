@@ -1,6 +1,14 @@
 package cmd
 
-import "testing"
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/kafka"
+)
 
 func TestEscape(t *testing.T) {
 	tests := []struct {
@@ -22,5 +30,29 @@ func TestEscape(t *testing.T) {
 		if got := escape([]byte(tt.in), tt.limit); got != tt.want {
 			t.Errorf("escape(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
 		}
+	}
+}
+
+// TestDLQTopicHint: a dead-letter command given the dead-letter topic as
+// --topic reads <topic>.dlq.dlq, which does not exist; its one line says
+// which flags to use instead. Other missing topics, other errors and an
+// explicit --dlq-topic get no hint.
+func TestDLQTopicHint(t *testing.T) {
+	missing := fmt.Errorf("%w: food-orders.dlq.dlq: run foodpipe topics init", kafka.ErrTopicMissing)
+	hint := topicHint(config.Kafka{Topic: "food-orders.dlq"})
+	got := withHint(missing, hint).Error()
+	if !strings.Contains(got, "use --topic food-orders, or --dlq-topic food-orders.dlq") || !strings.HasPrefix(got, missing.Error()) {
+		t.Errorf("hint: %q", got)
+	}
+	if !errors.Is(withHint(missing, hint), kafka.ErrTopicMissing) {
+		t.Error("the hint lost the error chain")
+	}
+	for _, k := range []config.Kafka{{Topic: "food-orders"}, {Topic: "food-orders.dlq", DLQTopic: "x"}} {
+		if h := topicHint(k); h != "" {
+			t.Errorf("%+v: hint %q, want none", k, h)
+		}
+	}
+	if other := errors.New("connection refused"); withHint(other, hint) != other {
+		t.Error("a hint added to an error that is not a missing topic")
 	}
 }
