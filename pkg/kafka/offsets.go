@@ -7,10 +7,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/foodpipe/foodpipe/internal/reach"
 )
 
 // missingTopic is the one line a command ends with when topics it needs do
@@ -102,7 +103,7 @@ func (a *Admin) TopicID(ctx context.Context, topic string) (string, error) {
 // every partition of a group the coordinator does not know.
 func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
 	var resp kadm.OffsetResponses
-	err := a.coordinated(ctx, func() (err error) {
+	err := a.coordinated(ctx, func(ctx context.Context) (err error) {
 		if resp, err = a.adm.FetchOffsetsForTopics(ctx, group, topic); err == nil {
 			err = resp.Error()
 		}
@@ -150,20 +151,13 @@ func (a *Admin) CommitOffsets(ctx context.Context, group, topic string, offsets 
 // while it creates __consumer_offsets, and a coordinator that moves answers
 // COORDINATOR_LOAD_IN_PROGRESS or NOT_COORDINATOR for a moment. franz-go
 // gives such an answer back at once; this waits up to kafka-timeout for it
-// to pass, then returns the broker's error. (Commits need no such wait:
-// franz-go retries their coordinator look-up itself.)
-func (a *Admin) coordinated(ctx context.Context, request func() error) error {
-	deadline := time.Now().Add(a.wait)
-	for {
-		err := request()
-		if !errors.Is(err, kerr.CoordinatorNotAvailable) && !errors.Is(err, kerr.CoordinatorLoadInProgress) &&
-			!errors.Is(err, kerr.NotCoordinator) || time.Now().After(deadline) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+// to pass (reach.Wait, as at start), then returns the broker's error; any
+// other error at once. (Commits need no such wait: franz-go retries their
+// coordinator look-up itself.)
+func (a *Admin) coordinated(ctx context.Context, request func(context.Context) error) error {
+	err, _ := reach.Wait(ctx, a.wait, request, func(err error) bool {
+		return !errors.Is(err, kerr.CoordinatorNotAvailable) && !errors.Is(err, kerr.CoordinatorLoadInProgress) &&
+			!errors.Is(err, kerr.NotCoordinator)
+	}, nil)
+	return err
 }
