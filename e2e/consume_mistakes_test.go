@@ -455,3 +455,53 @@ func TestConsumeSIGHUP(t *testing.T) {
 		t.Errorf("no summary after SIGHUP:\n%s", c.stdout.String())
 	}
 }
+
+// TestConsumeTakesUpAddedPartitions: an operator adds partitions with
+// topics init --add-partitions while a producer and a consumer run. The
+// running producer spreads onto the new partitions and the running
+// consumer takes them up, both within a minute (Kafka clients' default
+// metadata age would leave them unread for five), and every order
+// produced is stored once.
+func TestConsumeTakesUpAddedPartitions(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	producer := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", p.topic,
+		"--rate", "500", "--duration", "10m", "--output", "json")
+	var produced bytes.Buffer
+	producer.Stdout = &produced
+	if err := producer.Start(); err != nil {
+		t.Fatal(err)
+	}
+	conn := p.db()
+	c := p.startConsumer()
+	c.waitFor(t, `"msg":"batch stored"`, time.Minute)
+	if r := run(t, nil, "topics", "init", brokersFlag(t), "--topic", p.topic, "--partitions", "6", "--add-partitions"); r.code != 0 {
+		t.Fatal(r)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		got := p.storedOffsets(conn)
+		if got[3] > 0 && got[4] > 0 && got[5] > 0 {
+			break
+		}
+		if c.exited() || time.Now().After(deadline) {
+			t.Fatalf("stored offsets %v a minute after the partitions were added, end offsets %v\n%s",
+				got, testenv.EndOffsetsAt(t, p.brokers, p.topic), c.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := producer.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := producer.Wait(); err != nil {
+		t.Fatalf("producer: %v", err)
+	}
+	n := parseProduce(t, result{stdout: produced.String()}).Produced
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	s := c.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != n || ids != n || s.Stored != n {
+		t.Errorf("%d rows, %d distinct ids, summary %d stored, want the %d produced", got, ids, s.Stored, n)
+	}
+	p.checkStoredAtEnd(conn)
+	checkBatches(t, c.stderr.String())
+}

@@ -43,6 +43,10 @@ type Cluster struct {
 	Metrics prometheus.Registerer
 }
 
+// metadataMaxAge bounds how long a client goes without asking the cluster
+// for its topics' partitions and leaders.
+const metadataMaxAge = 10 * time.Second
+
 // options returns the connection options shared by every client.
 func (c Cluster) options(log kgo.Logger) ([]kgo.Opt, error) {
 	cfg := c.Config
@@ -53,6 +57,12 @@ func (c Cluster) options(log kgo.Logger) ([]kgo.Opt, error) {
 		// Bound a single dial by the start-up timeout: the default 10s dial
 		// timeout would otherwise let one dead seed eat the whole budget.
 		kgo.DialTimeout(min(cfg.ConnectTimeout, 10*time.Second)),
+		// Partitions added to a topic (topics init --add-partitions) are
+		// seen at the next metadata refresh: a running producer spreads
+		// onto them and a running group rebalances to read them. Kafka's
+		// 5 min default would leave their orders unread that long while
+		// the logged lag says 0; one small request per 10 s is nothing.
+		kgo.MetadataMaxAge(metadataMaxAge),
 	}
 	if cfg.TLS || cfg.CAFile != "" || cfg.CertFile != "" {
 		tc, err := tlsConfig(cfg)
