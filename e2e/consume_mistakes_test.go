@@ -135,6 +135,62 @@ func TestConsumeRefusesMissingTopics(t *testing.T) {
 	}
 }
 
+// TestRefusesCompactedTopics: an orders or dead-letter topic whose
+// cleanup.policy includes compact would lose every order but each
+// customer's latest (records are keyed by customer_id), stored or not, with
+// no gap a consumer can see. consume and produce refuse such a topic at
+// start with exit 1 and one line that names it; nothing is stored or
+// produced. Set back to delete, the same backlog is stored whole.
+func TestRefusesCompactedTopics(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(500)
+	setPolicy := func(topic, policy string) {
+		t.Helper()
+		rs, err := testenv.Admin(t).AlterTopicConfigs(t.Context(),
+			[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &policy}}, topic)
+		if err == nil {
+			_, err = rs.On(topic, nil)
+		}
+		if err != nil {
+			t.Fatalf("set cleanup.policy of %s: %v", topic, err)
+		}
+	}
+	consume := []string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--database-url", p.dsn, "--stop-at-end"}
+	produce := []string{"produce", p.brokersFlag(), "--topic", p.topic, "--count", "100", "--rate", "0"}
+	conn := p.db()
+	for _, c := range []struct{ topic, policy string }{{p.topic, "compact"}, {p.topic + ".dlq", "compact,delete"}} {
+		setPolicy(c.topic, c.policy)
+		args := [][]string{consume}
+		if c.topic == p.topic {
+			args = append(args, produce)
+		}
+		for _, a := range args {
+			r := run(t, nil, a...)
+			if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, c.topic+" has cleanup.policy="+c.policy) {
+				t.Errorf("%s with %s compacted: want exit 1 naming it\n%s", a[0], c.topic, r)
+			}
+		}
+		setPolicy(c.topic, "delete")
+	}
+	if got := p.count(conn); got != 0 {
+		t.Errorf("%d rows stored from a compacted topic, want none", got)
+	}
+	var total int64
+	for _, e := range testenv.EndOffsetsAt(t, p.brokers, p.topic) {
+		total += e
+	}
+	if total != 500 {
+		t.Errorf("the orders topic holds %d records, want the 500 produced before it was compacted", total)
+	}
+	if r := run(t, nil, consume...); r.code != 0 {
+		t.Fatalf("consume after cleanup.policy=delete:\n%s", r)
+	}
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 500 || ids != 500 {
+		t.Errorf("%d rows, %d distinct ids, want 500", got, ids)
+	}
+}
+
 // TestConsumeOffsetRowsDeleted: an operator deletes the group's stored
 // offsets while the consumer drains a backlog. A missing row means what it
 // means at assignment — the start of the partition — so the consumer reads

@@ -47,7 +47,8 @@ func (a *Admin) MissingTopics(ctx context.Context, topics ...string) ([]string, 
 }
 
 // CheckTopics fails with ErrTopicMissing, naming every missing topic and
-// the fix, unless all of topics exist.
+// the fix, unless all of topics exist, and with ErrCompacted when one of
+// them is compacted.
 func (a *Admin) CheckTopics(ctx context.Context, topics ...string) error {
 	missing, err := a.MissingTopics(ctx, topics...)
 	if err != nil {
@@ -55,6 +56,33 @@ func (a *Admin) CheckTopics(ctx context.Context, topics ...string) error {
 	}
 	if len(missing) > 0 {
 		return missingTopic(missing...)
+	}
+	return a.refuseCompacted(ctx, topics...)
+}
+
+// ErrCompacted marks a topic whose cleanup.policy includes compact.
+var ErrCompacted = errors.New("compacted topic")
+
+// refuseCompacted fails with ErrCompacted when one of topics is compacted.
+// Orders and dead letters are keyed by customer_id: compaction would keep
+// each customer's latest record and delete the others, read or not, and a
+// reader sees no gap it could report (offsets of a compacted topic skip).
+func (a *Admin) refuseCompacted(ctx context.Context, topics ...string) error {
+	rcs, err := a.adm.DescribeTopicConfigs(ctx, topics...)
+	if err != nil {
+		return fmt.Errorf("describe topics %s: %w", strings.Join(topics, ", "), err)
+	}
+	for _, rc := range rcs {
+		if rc.Err != nil {
+			return fmt.Errorf("describe topic %s: %w", rc.Name, rc.Err)
+		}
+		for _, c := range rc.Configs {
+			if policy := c.MaybeValue(); c.Key == "cleanup.policy" && strings.Contains(policy, "compact") {
+				return fmt.Errorf("%w: %s has cleanup.policy=%s, which deletes all but the latest record of each customer, "+
+					"stored or not: set it to delete (kafka-configs --alter --entity-type topics --entity-name %s --add-config cleanup.policy=delete)",
+					ErrCompacted, rc.Name, policy, rc.Name)
+			}
+		}
 	}
 	return nil
 }

@@ -25,7 +25,8 @@ const topicPoll = time.Second
 
 // PrepareJob readies opts for Consume: it checks that the topic and its
 // dead-letter topic exist, failing with one line that names the missing
-// ones and the fix, or waiting for them with WaitForTopic; with StopAtEnd
+// ones and the fix, or waiting for them with WaitForTopic, and that neither
+// is compacted (kafka.ErrCompacted); with StopAtEnd
 // it lists the topic's end offsets and sets opts.StopAt and opts.Until:
 // records produced after the start are left for the next run.
 //
@@ -67,8 +68,8 @@ func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, op
 	return nil
 }
 
-// waitTopics returns once every topic exists; without wait it fails at
-// once with ErrTopicMissing.
+// waitTopics returns once every topic exists and none is compacted;
+// without wait it fails at once with ErrTopicMissing.
 func waitTopics(ctx context.Context, admin *kafka.Admin, log *slog.Logger, wait bool, topics ...string) error {
 	if !wait {
 		return admin.CheckTopics(ctx, topics...)
@@ -83,7 +84,7 @@ func waitTopics(ctx context.Context, admin *kafka.Admin, log *slog.Logger, wait 
 			if waited {
 				log.Info("topics exist now", "topics", topics)
 			}
-			return nil
+			return admin.CheckTopics(ctx, topics...)
 		}
 		if !waited {
 			log.Warn("waiting for topics to exist (foodpipe topics init creates them)", "topics", missing)
