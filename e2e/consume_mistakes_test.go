@@ -561,3 +561,53 @@ func TestConsumeTakesUpAddedPartitions(t *testing.T) {
 	p.checkStoredAtEnd(conn)
 	checkBatches(t, c.stderr.String())
 }
+
+// TestConsumeKafkaOffsetsReset: an operator stops the group and moves its
+// offsets in Kafka, as kafka-consumer-groups --reset-offsets --to-earliest
+// would. foodpipe's offsets live in PostgreSQL: the consumer resumes from
+// them (nothing is read twice), says that Kafka's copy differed and how to
+// move the group instead, and rewrites Kafka's copy.
+func TestConsumeKafkaOffsetsReset(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(1_000)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	reset := kadm.Offsets{}
+	for part := range testenv.EndOffsetsAt(t, p.brokers, p.topic) {
+		reset.AddOffset(p.topic, part, 0, -1)
+	}
+	rs, err := testenv.Admin(t).CommitOffsets(t.Context(), p.group, reset)
+	if err == nil {
+		err = rs.Error()
+	}
+	if err != nil {
+		t.Fatalf("reset Kafka's offsets: %v", err)
+	}
+	p.produce(500)
+	c = p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	s := c.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 1_500 || ids != 1_500 || s.Stored != 500 || s.Duplicates != 0 {
+		t.Errorf("%d rows, %d distinct ids; this run stored %d with %d duplicates; want 1500 rows, 500 stored, none read twice",
+			got, ids, s.Stored, s.Duplicates)
+	}
+	if !regexp.MustCompile(`"msg":"Kafka's committed offsets differ from those stored in PostgreSQL[^\n]*consumer_offsets`).
+		MatchString(c.stderr.String()) {
+		t.Errorf("no warning that Kafka's offsets differ, naming consumer_offsets:\n%s", ownLines(c.stderr.String()))
+	}
+	committed, err := testenv.Admin(t).FetchOffsets(t.Context(), p.group)
+	if err == nil {
+		err = committed.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for part, end := range testenv.EndOffsetsAt(t, p.brokers, p.topic) {
+		if o, _ := committed.Lookup(p.topic, part); o.At != end {
+			t.Errorf("partition %d: Kafka's committed offset %d after the run, want the end offset %d", part, o.At, end)
+		}
+	}
+}

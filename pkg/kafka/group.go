@@ -169,6 +169,7 @@ func (r *GroupReader) adjust(assigned func(context.Context, *GroupReader, []int3
 		if err != nil {
 			return nil, err
 		}
+		r.compareCommitted(offsets[r.topic], start)
 		out := map[string]map[int32]kgo.Offset{r.topic: {}}
 		for _, p := range parts {
 			// Epoch -1: the offset comes from PostgreSQL, not from this
@@ -178,6 +179,35 @@ func (r *GroupReader) adjust(assigned func(context.Context, *GroupReader, []int3
 		}
 		return out, nil
 	}
+}
+
+// compareCommitted says when the offsets committed in Kafka, which the
+// group fetched, differ from where the partitions start (read from
+// PostgreSQL). Kafka's copy is written after each database commit, so it
+// trails by a batch after a crash or a handover (info); ahead of
+// PostgreSQL, the database went back (restored from a backup, rows
+// changed) or someone moved Kafka's offsets (warn). Either way PostgreSQL's
+// count, and the next commit rewrites Kafka's copy.
+func (r *GroupReader) compareCommitted(committed map[int32]kgo.Offset, start map[int32]int64) {
+	kafkaAt, startAt := map[int32]int64{}, map[int32]int64{}
+	level := slog.LevelInfo
+	for p, o := range committed {
+		k := o.EpochOffset().Offset
+		if k < 0 || k == start[p] {
+			continue // none committed, or the same
+		}
+		kafkaAt[p], startAt[p] = k, start[p]
+		if k > start[p] {
+			level = slog.LevelWarn
+		}
+	}
+	if len(kafkaAt) == 0 {
+		return
+	}
+	r.log.Log(context.Background(), level, "Kafka's committed offsets differ from those stored in PostgreSQL: "+
+		"resuming from PostgreSQL's, which count; the next commit rewrites Kafka's copy "+
+		"(kafka-consumer-groups --reset-offsets does not move a foodpipe group: change its rows in consumer_offsets)",
+		"topic", r.topic, "group", r.group, "kafka_offsets", kafkaAt, "start_offsets", startAt)
 }
 
 func (r *GroupReader) revoke(revoked func([]int32)) func(context.Context, *kgo.Client, map[string][]int32) {
