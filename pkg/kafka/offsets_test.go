@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -63,5 +65,34 @@ func TestGroupOffsetsWaitForTheCoordinator(t *testing.T) {
 	got, err := admin.CommittedOffsets(ctx, "h", "t")
 	if err != nil || len(got) != 2 || got[0] != 7 || got[1] != 3 {
 		t.Fatalf("committed offsets %v, %v; want 0:7 1:3", got, err)
+	}
+}
+
+// TestCheckTopicsRefusesCompaction: a topic whose cleanup.policy includes
+// compact is refused with ErrCompacted naming it (compaction would delete
+// all but each customer's latest order); delete passes, and a missing
+// topic is still reported as missing first.
+func TestCheckTopicsRefusesCompaction(t *testing.T) {
+	t.Parallel()
+	c, cluster := fakeCluster(t, 1, "orders", "orders.dlq")
+	if err := c.CreateTopic("ledger", 1, map[string]string{"cleanup.policy": "compact,delete"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	admin, err := NewAdmin(ctx, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if err := admin.CheckTopics(ctx, "orders", "orders.dlq"); err != nil {
+		t.Errorf("two delete topics: %v", err)
+	}
+	err = admin.CheckTopics(ctx, "orders", "ledger")
+	if !errors.Is(err, ErrCompacted) || !strings.Contains(err.Error(), "ledger has cleanup.policy=compact,delete") {
+		t.Errorf("a compacted topic: %v, want ErrCompacted naming ledger and its policy", err)
+	}
+	if err := admin.CheckTopics(ctx, "ledger", "nowhere"); !errors.Is(err, ErrTopicMissing) {
+		t.Errorf("a missing topic beside a compacted one: %v, want ErrTopicMissing", err)
 	}
 }
