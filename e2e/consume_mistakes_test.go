@@ -191,6 +191,48 @@ func TestRefusesCompactedTopics(t *testing.T) {
 	}
 }
 
+// TestConsumeDeadLetterTopicDeleted: the dead-letter topic is deleted
+// while a consumer runs, then a bad record arrives. Its dead letter cannot
+// be written; instead of retrying for ever with every partition held up,
+// the consumer exits 1 with one line naming the topic and topics init, and
+// no offset passes the bad record. After topics init a new consumer
+// stores every valid order once and dead-letters the bad one once.
+func TestConsumeDeadLetterTopicDeleted(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(500)
+	conn := p.db()
+	c := p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	if _, err := testenv.Admin(t).DeleteTopic(t.Context(), p.topic+".dlq"); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitTopicGone(t, p.topic+".dlq")
+	p.produce(300)
+	bad := &kgo.Record{Topic: p.topic, Key: []byte("CUST-00001"), Value: []byte("not an order")}
+	produceRaw(t, p.brokers, bad)
+	p.produce(200)
+	if code := c.waitExit(t, 2*time.Minute); code != 1 {
+		t.Fatalf("consume exited %d, want 1", code)
+	}
+	if line := c.errorLine(t); !strings.Contains(line, p.topic+".dlq") || !strings.Contains(line, "run foodpipe topics init") {
+		t.Errorf("error line %q does not name the dead-letter topic and topics init", line)
+	}
+	if next := p.storedOffsets(conn)[bad.Partition]; next > bad.Offset {
+		t.Errorf("partition %d: stored offset %d passed the bad record at %d, which was never dead-lettered", bad.Partition, next, bad.Offset)
+	}
+	p.init()
+	c = p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 1_000 || ids != 1_000 {
+		t.Errorf("%d rows, %d distinct ids, want 1000", got, ids)
+	}
+	if dead := testenv.Records(t, p.topic+".dlq"); len(dead) != 1 || string(dead[0].Value) != "not an order" {
+		t.Errorf("the dead-letter topic holds %d records, want the bad one once", len(dead))
+	}
+}
+
 // TestConsumeOffsetRowsDeleted: an operator deletes the group's stored
 // offsets while the consumer drains a backlog. A missing row means what it
 // means at assignment — the start of the partition — so the consumer reads

@@ -283,6 +283,11 @@ func (c *consumer) write(ctx context.Context, w *work) (store.WriteResult, error
 	w.at = time.Now()
 	w.took = w.at.Sub(began)
 	if err != nil && dlqErr != nil {
+		if errors.Is(dlqErr, kafka.ErrTopicMissing) {
+			// Deleted under us: no retry brings it back, and every
+			// partition would wait behind this batch.
+			return res, fmt.Errorf("%w: %w", ErrPermanent, dlqErr)
+		}
 		// Kafka refused or lost the dead letters: the batch is retried, as
 		// everything is while Kafka is away, and its offsets wait.
 		return res, err
