@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -136,5 +137,46 @@ func waitRecords(t *testing.T, topic string, n int64) {
 			t.Fatalf("topic %s holds %d records after a minute, want %d", topic, total, n)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestProduceTopicDeleted: the topic is deleted under a producer that has
+// no end (--duration 0). Instead of generating orders that all fail for as
+// long as it runs, it stops generating once the cluster confirms the topic
+// is gone, prints its summary (what was acknowledged before, what failed)
+// and exits 1 with one line naming the topic and topics init.
+func TestProduceTopicDeleted(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	testenv.CreateTopic(t, topic, 3)
+	c := command(t, t.Context(), nil, "produce", brokersFlag(t), "--topic", topic, "--rate", "500", "--output", "json")
+	var stdout bytes.Buffer
+	stderr := &lineWaiter{}
+	c.Stdout, c.Stderr = &stdout, stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	waitRecords(t, topic, 500)
+	if _, err := testenv.Admin(t).DeleteTopic(t.Context(), topic); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		_ = c.Process.Kill()
+		t.Fatalf("produce still running a minute after its topic was deleted:\n%s", ownLines(stderr.String()))
+	}
+	r := result{code: c.ProcessState.ExitCode(), stdout: stdout.String(), stderr: stderr.String()}
+	if err == nil || r.code != 1 {
+		t.Fatalf("want exit 1:\n%s", r)
+	}
+	if line := errorLine(t, r); !strings.Contains(line, topic) || !strings.Contains(line, "run foodpipe topics init") {
+		t.Errorf("error line %q does not name the topic and topics init", line)
+	}
+	if s := parseProduce(t, r); s.Stopped != "error" || s.Produced < 500 || s.Failed == 0 {
+		t.Errorf("summary %+v: want stopped by error, the 500 acknowledged before and the failures counted", s)
 	}
 }

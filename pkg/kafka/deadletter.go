@@ -166,22 +166,10 @@ func (w *DeadLetterWriter) Write(ctx context.Context, dead []DeadLetter, acked f
 	}
 	wg.Wait()
 	err := errors.Join(errs...)
-	if errors.Is(err, kerr.UnknownTopicOrPartition) && w.gone(ctx) {
+	if errors.Is(err, kerr.UnknownTopicOrPartition) && topicGone(ctx, w.cl, w.topic) {
 		return fmt.Errorf("%w: %s (deleted while consuming): run foodpipe topics init", ErrTopicMissing, w.topic)
 	}
 	return err
-}
-
-// gone says whether the dead-letter topic no longer exists, as the
-// cluster's metadata says now. UNKNOWN_TOPIC_OR_PARTITION alone does not
-// prove it: a broker may answer so for a moment while leadership moves.
-func (w *DeadLetterWriter) gone(ctx context.Context) bool {
-	td, err := kadm.NewClient(w.cl).ListTopics(ctx, w.topic)
-	if err != nil {
-		return false
-	}
-	d, ok := td[w.topic]
-	return !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition)
 }
 
 // record is the dead letter of d: the original key, value and headers,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/foodpipe/foodpipe/internal/reach"
 )
@@ -44,6 +45,18 @@ func (a *Admin) MissingTopics(ctx context.Context, topics ...string) ([]string, 
 		}
 	}
 	return missing, nil
+}
+
+// topicGone says whether topic no longer exists, as the cluster's metadata
+// says now. A delivery's UNKNOWN_TOPIC_OR_PARTITION alone does not prove
+// it: a broker may answer so for a moment while leadership moves.
+func topicGone(ctx context.Context, cl *kgo.Client, topic string) bool {
+	td, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	if err != nil {
+		return false
+	}
+	d, ok := td[topic]
+	return !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition)
 }
 
 // CheckTopics fails with ErrTopicMissing, naming every missing topic and

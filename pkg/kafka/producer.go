@@ -2,11 +2,13 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
@@ -48,6 +50,9 @@ type Producer struct {
 	// clock, one clock read at each end (time.Now reads two clocks).
 	latency bool
 	base    time.Time
+	// gone and checking: see ProducerOptions.TopicGone.
+	gone     func(error)
+	checking atomic.Bool
 }
 
 // ProducerOptions says where a Producer sends and what it tells about it.
@@ -63,6 +68,11 @@ type ProducerOptions struct {
 	// clock, exact over a bench's minutes; without it the client stamps
 	// each record with the wall clock, as a long-running producer wants.
 	Latency bool
+	// TopicGone, if set, is called once, with an ErrTopicMissing error
+	// naming the fix, when deliveries fail because the topic was deleted
+	// (the cluster's metadata confirms it): every order sent after that
+	// would fail too.
+	TopicGone func(error)
 }
 
 // NewProducer connects a producer, failing fast when Kafka is unreachable
@@ -90,6 +100,7 @@ func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer,
 		onDelivery:  opts.OnDelivery,
 		latency:     opts.Latency,
 		base:        time.Now(),
+		gone:        opts.TopicGone,
 	}
 	for k, v := range opts.Headers {
 		p.headers = append(p.headers, kgo.RecordHeader{Key: k, Value: []byte(v)})
@@ -110,7 +121,21 @@ func (p *Producer) delivered(r *kgo.Record, err error) {
 		}
 		p.onDelivery(d)
 	}
+	if err != nil && p.gone != nil && errors.Is(err, kerr.UnknownTopicOrPartition) && p.checking.CompareAndSwap(false, true) {
+		go p.checkGone()
+	}
 	p.free <- e // never blocks: at most cap(free) envelopes exist
+}
+
+// checkGone asks the cluster whether the topic still exists, after a
+// delivery failed for want of it, and tells TopicGone when it does not.
+// Until then, and after a false alarm, one check runs at a time.
+func (p *Producer) checkGone() {
+	if topicGone(p.deliveryCtx, p.cl, p.topic) {
+		p.gone(fmt.Errorf("%w: %s (deleted while producing): run foodpipe topics init", ErrTopicMissing, p.topic))
+		return // checking stays set: once is enough
+	}
+	p.checking.Store(false)
 }
 
 func producerOptions(cfg config.KafkaProducer, topic string) ([]kgo.Opt, error) {

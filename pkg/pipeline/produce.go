@@ -45,7 +45,8 @@ type ProduceStats struct {
 	Failed     int64
 	Partitions map[int32]int64 // acknowledged orders per partition
 	Elapsed    time.Duration
-	// Stopped says why generation ended: "count", "duration", "signal".
+	// Stopped says why generation ended: "count", "duration", "signal",
+	// "error" (the topic was deleted).
 	Stopped string
 }
 
@@ -54,6 +55,7 @@ const (
 	StoppedCount    = "count"
 	StoppedDuration = "duration"
 	StoppedSignal   = "signal"
+	StoppedError    = "error"
 )
 
 // ErrNotDelivered is returned when some orders were not acknowledged.
@@ -148,7 +150,12 @@ func orderID(value []byte) string {
 // connection error when Kafka could not be reached at start.
 func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaProducer, topic string, src order.Source, opts ProduceOptions) (ProduceStats, error) {
 	c := &orderCounter{log: cluster.Logger, obs: opts.Observer, partitions: map[int32]int64{}}
-	p, err := kafka.NewProducer(ctx, cluster, cfg, kafka.ProducerOptions{Topic: topic, Headers: order.WireHeaders, OnDelivery: c.delivered})
+	// Generation also ends when the topic is deleted under the producer:
+	// every order after that would fail.
+	genCtx, stopGen := context.WithCancelCause(ctx)
+	defer stopGen(nil)
+	p, err := kafka.NewProducer(ctx, cluster, cfg, kafka.ProducerOptions{Topic: topic, Headers: order.WireHeaders,
+		OnDelivery: c.delivered, TopicGone: stopGen})
 	if err != nil {
 		return ProduceStats{}, err
 	}
@@ -161,7 +168,7 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 	})
 	defer said()
 	stopProgress := c.progress(opts, start)
-	stopped := produceLoop(ctx, p, c, src, opts)
+	stopped := produceLoop(genCtx, p, c, src, opts)
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
 	defer cancel()
@@ -175,6 +182,9 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 	stats := c.snapshot()
 	stats.Elapsed = time.Since(start)
 	stats.Stopped = stopped
+	if stopped == StoppedError {
+		return stats, context.Cause(genCtx)
+	}
 	if stats.Failed > 0 {
 		return stats, fmt.Errorf("%w: %d of %d", ErrNotDelivered, stats.Failed, stats.Failed+stats.Produced)
 	}
@@ -228,10 +238,13 @@ func produceLoop(ctx context.Context, p *kafka.Producer, c *orderCounter, src or
 	}
 }
 
-// stopReason tells a stop by signal (ctx cancelled) from the end of
-// --duration.
+// stopReason tells a stop by signal (ctx cancelled) or for the topic's
+// deletion (ctx cancelled with ErrTopicMissing) from the end of --duration.
 func stopReason(ctx context.Context) string {
-	if ctx.Err() != nil {
+	switch {
+	case errors.Is(context.Cause(ctx), kafka.ErrTopicMissing):
+		return StoppedError
+	case ctx.Err() != nil:
 		return StoppedSignal
 	}
 	return StoppedDuration
