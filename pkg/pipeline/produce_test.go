@@ -227,6 +227,51 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 	}
 }
 
+// TestProduceOrdersTopicDeleted: the topic is deleted under a producer
+// with no end. Generation stops once deliveries fail for that reason and
+// the cluster confirms it; the error names the topic and the fix, and the
+// orders acknowledged before are counted produced.
+func TestProduceOrdersTopicDeleted(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	cluster := kafka.Cluster{
+		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
+		ClientID: "foodpipe-test",
+		Logger:   testenv.Logger(t),
+	}
+	var acked atomic.Int64
+	go func() {
+		for acked.Load() < 200 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if _, err := testenv.AdminAt(t, fake.ListenAddrs()).DeleteTopic(context.Background(), topic); err != nil {
+			t.Error(err)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cfg := testProducerConfig()
+	cfg.DeliveryTimeout = 2 * time.Second
+	stats, err := ProduceOrders(ctx, cluster, cfg, topic, newTestGenerator(t, 4), ProduceOptions{
+		Rate: 1000, FlushTimeout: 5 * time.Second, ProgressInterval: 20 * time.Millisecond,
+		Progress: func(s ProduceStats) { acked.Store(s.Produced) },
+	})
+	if ctx.Err() != nil {
+		t.Fatalf("still producing a minute after the topic was deleted: %+v", stats)
+	}
+	if !errors.Is(err, kafka.ErrTopicMissing) || !strings.Contains(err.Error(), "run foodpipe topics init") {
+		t.Fatalf("err = %v, want ErrTopicMissing naming the fix", err)
+	}
+	if stats.Stopped != StoppedError || stats.Produced < 200 || stats.Failed == 0 {
+		t.Errorf("stats = %+v, want stopped by error, ≥200 produced before and some failed after", stats)
+	}
+}
+
 func TestProduceOrdersUnreachable(t *testing.T) {
 	t.Parallel()
 	cluster := kafka.Cluster{
