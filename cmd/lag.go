@@ -88,6 +88,9 @@ func runLag(ctx context.Context, out io.Writer, opts lagOptions) error {
 	if err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(rep.Partitions, func(r pipeline.LagRow) bool { return r.Stored != nil }) {
+		warnUnknownGroup(ctx, db, opts)
+	}
 	if err := writeResult(out, opts.output, rep, func(w io.Writer) error { return printLag(w, rep) }); err != nil {
 		return err
 	}
@@ -103,6 +106,17 @@ func runLag(ctx context.Context, out io.Writer, opts lagOptions) error {
 			opts.group, opts.maxLag, opts.topic, strings.Join(parts, ", "))
 	}
 	return nil
+}
+
+// warnUnknownGroup says that the group stored nothing for the topic, and
+// which groups did: a misspelt --group otherwise just shows a full lag.
+func warnUnknownGroup(ctx context.Context, db *store.DB, opts lagOptions) {
+	groups, err := db.Groups(ctx, opts.topic)
+	if err != nil {
+		return // the table stands without the hint
+	}
+	opts.log.Warn("this group has stored nothing for this topic: is its name right?",
+		"group", opts.group, "topic", opts.topic, "groups_with_offsets", strings.Join(groups, ","))
 }
 
 func printLag(w io.Writer, r pipeline.LagReport) error {

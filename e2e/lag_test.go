@@ -107,6 +107,13 @@ func TestLag(t *testing.T) {
 		t.Errorf("--max-lag %d: want exit 0\n%s", worst, r)
 	}
 
+	// A group name with a typo lags from the start, and a warning names
+	// the groups that did store offsets for the topic.
+	r = run(t, nil, "lag", p.brokersFlag(), "--topic", p.topic, "--group", p.group+"-typo", "--database-url", p.dsn)
+	if r.code != 0 || !regexp.MustCompile(`WARN.*has stored nothing for this topic.*groups_with_offsets=`+regexp.QuoteMeta(p.group)+`\b`).MatchString(r.stderr) {
+		t.Errorf("lag of an unknown group: want exit 0 and a warning naming %s\n%s", p.group, r)
+	}
+
 	// The table for people.
 	r = run(t, nil, "lag", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--database-url", p.dsn)
 	if r.code != 0 || !strings.Contains(r.stdout, "PARTITION  STORED  COMMITTED  END") ||

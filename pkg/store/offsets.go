@@ -217,6 +217,19 @@ func (db *DB) MoveOffset(ctx context.Context, group string, o Offset) error {
 	return nil
 }
 
+// Groups lists the consumer groups that stored offsets for topic, sorted.
+func (db *DB) Groups(ctx context.Context, topic string) ([]string, error) {
+	rows, err := db.pool.Query(ctx, `SELECT DISTINCT consumer_group FROM consumer_offsets WHERE topic = $1 ORDER BY 1`, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list groups of topic %s: %w", topic, describe(err))
+	}
+	groups, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list groups of topic %s: %w", topic, describe(err))
+	}
+	return groups, nil
+}
+
 // LoadOffsets returns where group stands in every partition of topic it has
 // stored, keyed by partition. A partition missing from the map has no row:
 // pass Expected -1 for its first batch.
