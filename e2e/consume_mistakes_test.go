@@ -233,6 +233,47 @@ func TestConsumeDeadLetterTopicDeleted(t *testing.T) {
 	}
 }
 
+// TestConsumeRefusesReadOnlyDatabase: --database-url points at a server
+// that accepts no writes (a replica or read-only endpoint; here a role
+// with default_transaction_read_only on). consume says so in one line and
+// exits 1 after --db-timeout, instead of retrying every batch for ever; it
+// stores nothing. Pointed at the primary, it stores the backlog.
+func TestConsumeRefusesReadOnlyDatabase(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(300)
+	conn := p.db()
+	role := strings.ReplaceAll(testenv.Name(t, "ro"), "-", "_")
+	for _, sql := range []string{
+		"CREATE ROLE " + role + " LOGIN SUPERUSER PASSWORD 'ro-secret'",
+		"ALTER ROLE " + role + " SET default_transaction_read_only = on",
+	} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	readOnly := strings.Replace(p.dsn, "://postgres@", "://"+role+":ro-secret@", 1)
+	if readOnly == p.dsn {
+		t.Fatalf("cannot put the role into %s", p.dsn)
+	}
+	args := []string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--stop-at-end", "--db-timeout", "2s"}
+	r := run(t, nil, append(args, "--database-url", readOnly)...)
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, "read-only") || !strings.Contains(line, "primary") ||
+		strings.Contains(line, "ro-secret") {
+		t.Errorf("consume on a read-only database: want exit 1 saying so, without the password\n%s", r)
+	}
+	if got := p.count(conn); got != 0 {
+		t.Errorf("%d rows stored through a read-only connection", got)
+	}
+	if r := run(t, nil, append(args, "--database-url", p.dsn)...); r.code != 0 {
+		t.Fatalf("consume on the primary:\n%s", r)
+	}
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != 300 || ids != 300 {
+		t.Errorf("%d rows, %d distinct ids, want 300", got, ids)
+	}
+}
+
 // TestConsumeOffsetRowsDeleted: an operator deletes the group's stored
 // offsets while the consumer drains a backlog. A missing row means what it
 // means at assignment — the start of the partition — so the consumer reads

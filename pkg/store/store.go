@@ -146,6 +146,36 @@ func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
 	return fmt.Errorf("%w PostgreSQL at %s: %s", ErrUnreachable, db.addr, describeNet(err, timeout))
 }
 
+// ErrReadOnly marks a database that accepts no writes.
+var ErrReadOnly = errors.New("read-only")
+
+// CheckWritable waits up to timeout for the database to accept writes. A
+// standby being promoted in a failover is waited for; one that stays
+// read-only (a replica, a read-only endpoint, default_transaction_read_only
+// on) is reported in one line: every batch written to it would fail.
+func (db *DB) CheckWritable(ctx context.Context, timeout time.Duration) error {
+	writable := func(ctx context.Context) error {
+		var ro string
+		if err := db.pool.QueryRow(ctx, "SHOW transaction_read_only").Scan(&ro); err != nil {
+			return err
+		}
+		if ro == "on" {
+			return ErrReadOnly
+		}
+		return nil
+	}
+	err, _ := reach.Wait(ctx, timeout, writable, func(err error) bool { return !errors.Is(err, ErrReadOnly) && !IsRetryable(err) },
+		func(err error) { db.log.Debug("postgres not writable yet", "addr", db.addr, "err", err) })
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrReadOnly):
+		return fmt.Errorf("database at %s is %w after %s (a standby or replica, or default_transaction_read_only is on): "+
+			"point --database-url at the primary", db.addr, ErrReadOnly, timeout)
+	}
+	return fmt.Errorf("check that PostgreSQL at %s accepts writes: %s", db.addr, Describe(err))
+}
+
 // Close closes every connection of the pool.
 func (db *DB) Close() { db.pool.Close() }
 
