@@ -169,6 +169,8 @@ func (db *DB) CheckWritable(ctx context.Context, timeout time.Duration) error {
 	switch {
 	case err == nil:
 		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
 	case errors.Is(err, ErrReadOnly):
 		return fmt.Errorf("database at %s is %w after %s (a standby or replica, or default_transaction_read_only is on): "+
 			"point --database-url at the primary", db.addr, ErrReadOnly, timeout)
