@@ -263,6 +263,14 @@ func TestConsumeRefusesReadOnlyDatabase(t *testing.T) {
 		strings.Contains(line, "ro-secret") {
 		t.Errorf("consume on a read-only database: want exit 1 saying so, without the password\n%s", r)
 	}
+	// A stop asked while it waits for the database to become writable is
+	// a stop: exit 0.
+	c := p.startConsumer("--database-url", readOnly, "--db-timeout", "1m")
+	c.waitFor(t, `"msg":"postgres not writable yet"`, time.Minute)
+	c.signal(t, syscall.SIGTERM)
+	if code := c.waitExit(t, time.Minute); code != 0 {
+		t.Errorf("SIGTERM while waiting for a writable database: exit %d, want 0\n%s", code, c.stderr.String())
+	}
 	if got := p.count(conn); got != 0 {
 		t.Errorf("%d rows stored through a read-only connection", got)
 	}
