@@ -95,9 +95,7 @@ func TestConsumeExactlyOnceUnderCrashes(t *testing.T) {
 	c.stop(t)
 	logs = append(logs, c.stderr.String())
 
-	if got, ids := p.count(conn), p.distinctIDs(conn); got != n || ids != n {
-		t.Errorf("orders table holds %d rows, %d distinct, want %d", got, ids, n)
-	}
+	p.checkOrders(conn, n)
 	p.checkStoredAtEnd(conn)
 	checkBatches(t, logs...)
 	dead := map[string]int{}
@@ -147,9 +145,7 @@ func TestConsumeRebalance(t *testing.T) {
 	p.waitCaughtUp(conn, 3*time.Minute, a, c, d)
 	sa, sc, sd := a.stop(t), c.stop(t), d.stop(t)
 
-	if got, ids := p.count(conn), p.distinctIDs(conn); got != n || ids != n {
-		t.Errorf("orders table holds %d rows, %d distinct, want the %d produced", got, ids, n)
-	}
+	p.checkOrders(conn, n)
 	for name, s := range map[string]consumeSummary{"a": sa, "b": sb, "c": sc, "d (the newcomer)": sd} {
 		if s.Stored == 0 {
 			t.Errorf("consumer %s stored nothing", name)

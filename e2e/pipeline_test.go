@@ -398,6 +398,15 @@ func (p *pipeline) distinctIDs(conn *pgx.Conn) int64 {
 	return n
 }
 
+// checkOrders fails unless the orders table holds want rows, each with
+// its own order_id: every order stored, none twice.
+func (p *pipeline) checkOrders(conn *pgx.Conn, want int64) {
+	p.t.Helper()
+	if got, ids := p.count(conn), p.distinctIDs(conn); got != want || ids != want {
+		p.t.Errorf("orders table holds %d rows, %d distinct ids, want %d", got, ids, want)
+	}
+}
+
 // checkStoredAtEnd fails unless every partition's stored offset is its end
 // offset.
 func (p *pipeline) checkStoredAtEnd(conn *pgx.Conn) {

@@ -41,11 +41,7 @@ func TestGroupOffsetsWaitForTheCoordinator(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	admin, err := NewAdmin(ctx, cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := testAdmin(ctx, t, cluster)
 	// Each group's first request meets the refusals (franz-go caches a
 	// coordinator once found, so the commit goes to a second group).
 	refusedAll := func(what string) {
@@ -80,15 +76,11 @@ func TestCheckTopicsRefusesCompaction(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	admin, err := NewAdmin(ctx, cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := testAdmin(ctx, t, cluster)
 	if err := admin.CheckTopics(ctx, "orders", "orders.dlq"); err != nil {
 		t.Errorf("two delete topics: %v", err)
 	}
-	err = admin.CheckTopics(ctx, "orders", "ledger")
+	err := admin.CheckTopics(ctx, "orders", "ledger")
 	if !errors.Is(err, ErrCompacted) || !strings.Contains(err.Error(), "ledger has cleanup.policy=compact,delete") {
 		t.Errorf("a compacted topic: %v, want ErrCompacted naming ledger and its policy", err)
 	}

@@ -45,11 +45,7 @@ func TestReadTopicEndsAtTransactionMarkers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	admin, err := NewAdmin(ctx, cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
+	admin := testAdmin(ctx, t, cluster)
 	ends, err := admin.StableEnds(ctx, "t")
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +74,17 @@ func TestReadTopicEndsAtTransactionMarkers(t *testing.T) {
 
 // fakeCluster starts franz-go's in-process kfake broker with the topics
 // seeded, stopped when the test ends, and the Cluster to reach it.
+// testAdmin connects an Admin to cluster, closed when the test ends.
+func testAdmin(ctx context.Context, t *testing.T, cluster Cluster) *Admin {
+	t.Helper()
+	admin, err := NewAdmin(ctx, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	return admin
+}
+
 func fakeCluster(t *testing.T, partitions int32, topics ...string) (*kfake.Cluster, Cluster) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
