@@ -160,15 +160,18 @@ var ErrUnreachable = reach.ErrUnreachable
 // broker that is still starting (docker compose up) is waited for, one that
 // never answers is reported once, by the caller, in one line. A refused
 // login or certificate does not fix itself: it is reported at once.
+//
+// The gate stays quiet after a failure: the caller closes the client, and
+// its dials still in flight must not log after the one error line.
 func (c Cluster) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) error {
 	gate.quiet.Store(true)
-	defer gate.quiet.Store(false)
 	brokers := strings.Join(c.Config.Brokers, ",")
 	err, refused := reach.Wait(ctx, c.Config.ConnectTimeout, cl.Ping,
 		func(err error) bool { _, ok := refusal(err); return ok },
 		func(err error) { c.Logger.Debug("kafka not answering yet", "brokers", c.Config.Brokers, "err", err) })
 	switch {
 	case err == nil:
+		gate.quiet.Store(false)
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
