@@ -145,22 +145,11 @@ func TestRefusesCompactedTopics(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
 	p.produce(500)
-	setPolicy := func(topic, policy string) {
-		t.Helper()
-		rs, err := testenv.Admin(t).AlterTopicConfigs(t.Context(),
-			[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "cleanup.policy", Value: &policy}}, topic)
-		if err == nil {
-			_, err = rs.On(topic, nil)
-		}
-		if err != nil {
-			t.Fatalf("set cleanup.policy of %s: %v", topic, err)
-		}
-	}
 	consume := []string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--database-url", p.dsn, "--stop-at-end"}
 	produce := []string{"produce", p.brokersFlag(), "--topic", p.topic, "--count", "100", "--rate", "0"}
 	conn := p.db()
 	for _, c := range []struct{ topic, policy string }{{p.topic, "compact"}, {p.topic + ".dlq", "compact,delete"}} {
-		setPolicy(c.topic, c.policy)
+		testenv.SetTopicConfig(t, c.topic, "cleanup.policy", c.policy)
 		args := [][]string{consume}
 		if c.topic == p.topic {
 			args = append(args, produce)
@@ -171,7 +160,7 @@ func TestRefusesCompactedTopics(t *testing.T) {
 				t.Errorf("%s with %s compacted: want exit 1 naming it\n%s", a[0], c.topic, r)
 			}
 		}
-		setPolicy(c.topic, "delete")
+		testenv.SetTopicConfig(t, c.topic, "cleanup.policy", "delete")
 	}
 	if got := p.count(conn); got != 0 {
 		t.Errorf("%d rows stored from a compacted topic, want none", got)

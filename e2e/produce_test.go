@@ -180,3 +180,50 @@ func TestProduceTopicDeleted(t *testing.T) {
 		t.Errorf("summary %+v: want stopped by error, the 500 acknowledged before and the failures counted", s)
 	}
 }
+
+// TestProduceFitsTopicMessageLimit: an operator lowers the orders topic's
+// max.message.bytes well below the producer's batch size but far above an
+// order. Each order fits, so each must be delivered: the producer sizes its
+// batches to the topic's limit instead of failing orders with
+// MESSAGE_TOO_LARGE (it failed 2,740 of 3,000). A limit below the smallest
+// batch franz-go builds is refused at start, for the orders topic by
+// produce and for the dead-letter topic by consume, in one line naming it.
+func TestProduceFitsTopicMessageLimit(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	testenv.SetTopicConfig(t, p.topic, "max.message.bytes", "8192")
+	s := p.produce(3000)
+	held := func() (total int64) {
+		for _, e := range testenv.EndOffsets(t, p.topic) {
+			total += e
+		}
+		return total
+	}
+	if total := held(); total != 3000 || s.Failed != 0 {
+		t.Fatalf("topic holds %d records, %d failed; want all 3000 delivered", total, s.Failed)
+	}
+	consume := []string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--database-url", p.dsn, "--stop-at-end"}
+	if r := run(t, nil, consume...); r.code != 0 {
+		t.Fatalf("consume:\n%s", r)
+	}
+	conn := p.db()
+	p.checkOrders(conn, 3000)
+
+	for _, c := range []struct {
+		topic string
+		args  []string
+	}{
+		{p.topic, []string{"produce", p.brokersFlag(), "--topic", p.topic, "--count", "100", "--rate", "0"}},
+		{p.topic + ".dlq", consume},
+	} {
+		testenv.SetTopicConfig(t, c.topic, "max.message.bytes", "300")
+		r := run(t, nil, c.args...)
+		if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, c.topic+" has max.message.bytes=300") {
+			t.Errorf("%s with %s limited to 300 bytes: want exit 1 naming it\n%s", c.args[0], c.topic, r)
+		}
+	}
+	if total := held(); total != 3000 {
+		t.Errorf("topic holds %d records after the refused produce, want 3000", total)
+	}
+	p.checkOrders(conn, 3000)
+}

@@ -52,6 +52,19 @@ func CreateTopic(t testing.TB, topic string, partitions int32) {
 	WaitTopic(t, topic)
 }
 
+// SetTopicConfig sets one config of topic, or fails the test.
+func SetTopicConfig(t testing.TB, topic, key, value string) {
+	t.Helper()
+	rs, err := Admin(t).AlterTopicConfigs(context.Background(),
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: key, Value: &value}}, topic)
+	if err == nil {
+		_, err = rs.On(topic, nil)
+	}
+	if err != nil {
+		t.Fatalf("set %s=%s on topic %s: %v", key, value, topic, err)
+	}
+}
+
 // WaitTopic waits until the broker serves every partition of topic.
 func WaitTopic(t testing.TB, topic string) {
 	t.Helper()

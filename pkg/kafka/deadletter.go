@@ -64,6 +64,9 @@ var ErrTopicMissing = errors.New("topic does not exist")
 // up the good orders behind it.
 func NewDeadLetterWriter(ctx context.Context, cluster Cluster, topic, group string) (*DeadLetterWriter, error) {
 	limit, err := cluster.maxMessageBytes(ctx, topic)
+	if err == nil {
+		err = checkBatchRoom(topic, limit)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -78,18 +78,8 @@ type ProducerOptions struct {
 // NewProducer connects a producer, failing fast when Kafka is unreachable
 // or the topic does not exist.
 func NewProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer, opts ProducerOptions) (*Producer, error) {
-	kopts, err := producerOptions(cfg, opts.Topic)
+	cl, err := connectProducer(ctx, cluster, cfg, opts.Topic)
 	if err != nil {
-		return nil, err
-	}
-	cl, err := cluster.newClientAs(ctx, "producer", kopts...)
-	if err != nil {
-		return nil, err
-	}
-	// Records for a topic that does not exist fail only after franz-go's
-	// metadata retries, one error per order: say it once, at start.
-	if err := (&Admin{adm: kadm.NewClient(cl)}).CheckTopics(ctx, opts.Topic); err != nil {
-		cl.Close()
 		return nil, err
 	}
 	p := &Producer{
@@ -136,6 +126,63 @@ func (p *Producer) checkGone() {
 		return // checking stays set: once is enough
 	}
 	p.checking.Store(false)
+}
+
+// ErrTopicTooSmall marks a topic whose max.message.bytes is below
+// minBatchBytes, the smallest record batch franz-go will build.
+var ErrTopicTooSmall = errors.New("record limit too small")
+
+const minBatchBytes = 512
+
+// checkBatchRoom fails with ErrTopicTooSmall, naming the fix, when a
+// topic's max.message.bytes (limit) is below minBatchBytes.
+func checkBatchRoom(topic string, limit int) error {
+	if limit >= minBatchBytes {
+		return nil
+	}
+	return fmt.Errorf("%w: %s has max.message.bytes=%d, below the smallest record batch (%d bytes): raise it "+
+		"(kafka-configs --alter --entity-type topics --entity-name %s --add-config max.message.bytes=1048588)",
+		ErrTopicTooSmall, topic, limit, minBatchBytes, topic)
+}
+
+// connectProducer connects the client of a Producer to topic, checked to
+// exist and not to be compacted, with record batches no larger than the
+// topic accepts: the broker refuses a whole batch over the topic's
+// max.message.bytes, and franz-go then fails its records where the Java
+// client would split the batch. A topic whose limit is below
+// producer-batch-bytes gets a second client sized for it.
+func connectProducer(ctx context.Context, cluster Cluster, cfg config.KafkaProducer, topic string) (*kgo.Client, error) {
+	for {
+		kopts, err := producerOptions(cfg, topic)
+		if err != nil {
+			return nil, err
+		}
+		cl, err := cluster.newClientAs(ctx, "producer", kopts...)
+		if err != nil {
+			return nil, err
+		}
+		// Records for a topic that does not exist fail only after franz-go's
+		// metadata retries, one error per order: say it once, at start.
+		adm := kadm.NewClient(cl)
+		err = (&Admin{adm: adm}).CheckTopics(ctx, topic)
+		limit := 0
+		if err == nil {
+			limit, err = maxMessageBytes(ctx, adm, topic)
+		}
+		if err == nil && limit >= cfg.BatchMaxBytes {
+			return cl, nil
+		}
+		cl.Close()
+		if err != nil {
+			return nil, err
+		}
+		if err := checkBatchRoom(topic, limit); err != nil {
+			return nil, err
+		}
+		cluster.Logger.Info("record batches sized to the topic's max.message.bytes",
+			"topic", topic, "max_message_bytes", limit, "producer_batch_bytes", cfg.BatchMaxBytes)
+		cfg.BatchMaxBytes = limit
+	}
 }
 
 func producerOptions(cfg config.KafkaProducer, topic string) ([]kgo.Opt, error) {
