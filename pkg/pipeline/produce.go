@@ -77,6 +77,7 @@ type orderCounter struct {
 	partitions map[int32]int64
 	logged     int
 	suppressed int64
+	lastErr    error
 	pool       sync.Pool
 }
 
@@ -87,6 +88,7 @@ func (c *orderCounter) delivered(d kafka.Delivery) {
 	if d.Err != nil {
 		c.failed.Add(1)
 		c.mu.Lock()
+		c.lastErr = d.Err
 		if c.logged < maxFailureLogs {
 			c.logged++
 			c.log.Error("order not delivered", "order_id", orderID(d.Value), "err", d.Err)
@@ -186,7 +188,10 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 		return stats, context.Cause(genCtx)
 	}
 	if stats.Failed > 0 {
-		return stats, fmt.Errorf("%w: %d of %d", ErrNotDelivered, stats.Failed, stats.Failed+stats.Produced)
+		c.mu.Lock()
+		last := c.lastErr
+		c.mu.Unlock()
+		return stats, fmt.Errorf("%w: %d of %d (the last: %w)", ErrNotDelivered, stats.Failed, stats.Failed+stats.Produced, last)
 	}
 	return stats, nil
 }

@@ -222,6 +222,10 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 	if !errors.Is(err, ErrNotDelivered) {
 		t.Fatalf("err = %v, want ErrNotDelivered", err)
 	}
+	// The one line says why, not only how many.
+	if !strings.Contains(err.Error(), "(the last: ") {
+		t.Errorf("err = %q, want the last delivery error in it", err)
+	}
 	if stats.Failed == 0 || stats.Produced < 500 {
 		t.Errorf("stats = %+v, want ≥500 produced before the loss and some failed after", stats)
 	}
