@@ -68,7 +68,7 @@ func New() *Metrics {
 		commitSeconds: f.histogram("batch_commit_duration_seconds",
 			"Time to write and commit one batch, dead letters included.", prometheus.ExponentialBuckets(0.001, 2, 15)),
 		latency: f.histogram("end_to_end_latency_seconds",
-			"From an order's created_at to the commit that stored it.", prometheus.ExponentialBuckets(0.001, 2, 17)),
+			"From an order's created_at to the commit that stored it; 0 for one stamped after it (clock skew).", prometheus.ExponentialBuckets(0.001, 2, 17)),
 		lag: f.gaugeVec("consumer_lag_records",
 			"Records of the partition not stored yet: its end offset, listed from the brokers, minus the stored offset.", "partition"),
 		retries: f.counterVec("retries_total",
@@ -131,7 +131,9 @@ func (m *Metrics) Committed(c pipeline.Commit) {
 	m.batchRecords.Observe(float64(c.Records))
 	m.commitSeconds.Observe(c.Took.Seconds())
 	for _, o := range c.Orders {
-		m.latency.Observe(c.At.Sub(o.CreatedAt).Seconds())
+		// A negative observation would take from _sum, which rate() reads
+		// as a counter.
+		m.latency.Observe(max(0, c.At.Sub(o.CreatedAt).Seconds()))
 	}
 }
 
