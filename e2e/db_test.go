@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -74,4 +75,33 @@ func TestDBMigrateConcurrentProcesses(t *testing.T) {
 	if ranNow != len(files) {
 		t.Errorf("the three processes applied %d migrations in total, want each of %d exactly once", ranNow, len(files))
 	}
+}
+
+// TestDBNewerThanBinary: a newer foodpipe migrated the database, an older
+// one still runs against it (a rolling upgrade, or a binary left behind).
+// Additive migrations keep it working, so it is not refused, but every
+// command that reads the schema's version says so at warn level instead of
+// reporting "all applied" as if the schema were the one it knows.
+func TestDBNewerThanBinary(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(100)
+	files, _ := filepath.Glob("../sql/*.sql")
+	conn := p.db()
+	if _, err := conn.Exec(t.Context(), "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", len(files)+1); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`level=WARN msg="the database has migrations newer than this foodpipe knows: a newer foodpipe migrated it; upgrade this one" database_migration=%d known_migration=%d`,
+		len(files)+1, len(files))
+	for _, args := range [][]string{
+		{"db", "status", "--database-url", p.dsn},
+		{"db", "migrate", "--database-url", p.dsn},
+		{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--database-url", p.dsn, "--stop-at-end"},
+	} {
+		r := run(t, nil, args...)
+		if r.code != 0 || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: want exit 0 and a warning %q\n%s", strings.Join(args[:2], " "), want, r)
+		}
+	}
+	p.checkOrders(conn, 100)
 }

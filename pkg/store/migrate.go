@@ -121,8 +121,19 @@ func (db *DB) CheckMigrated(ctx context.Context, migrations fs.FS) error {
 	return nil
 }
 
+// status lists the embedded migrations. Versions the database has beyond
+// them were applied by a newer foodpipe: this one is not refused (foodpipe's
+// migrations are additive, so a rolling upgrade migrates first and replaces
+// the binaries after), but it says so rather than report a schema it knows.
 func (db *DB) status(ctx context.Context, p *goose.Provider) ([]Migration, error) {
 	st, err := p.Status(ctx)
+	if err == nil {
+		var current, known int64
+		if current, known, err = p.GetVersions(ctx); err == nil && current > known {
+			db.log.Warn("the database has migrations newer than this foodpipe knows: a newer foodpipe migrated it; upgrade this one",
+				"database_migration", current, "known_migration", known)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("migration status: %s", Describe(err))
 	}
