@@ -37,6 +37,13 @@ func (a *App) load(c *cobra.Command) (*env, error) {
 	if cfg.File != "" {
 		log.Debug("config file read", "file", cfg.File)
 	}
+	for _, typo := range config.UnknownEnv(os.Environ()) {
+		args := []any{"variable", typo.Var}
+		if typo.Suggest != "" {
+			args = append(args, "did_you_mean", typo.Suggest)
+		}
+		log.Warn("environment variable ignored: it is not a foodpipe setting", args...)
+	}
 	return &env{cfg: cfg, log: log}, nil
 }
 

@@ -1,12 +1,15 @@
 package cmd
 
 import (
+	"bytes"
 	"io"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/pipeline"
 )
 
@@ -25,7 +28,7 @@ func loaded(t *testing.T, env map[string]string, args ...string) (*App, *env) {
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	app := &App{Version: "test", Migrations: fstest.MapFS{}, Stdout: io.Discard, Stderr: io.Discard}
+	app := &App{Version: "test", Migrations: fstest.MapFS{}, Stdout: io.Discard, Stderr: &bytes.Buffer{}}
 	c, rest, err := newRootCmd(app).Find(args)
 	if err != nil {
 		t.Fatal(err)
@@ -191,5 +194,19 @@ func TestBenchOptions(t *testing.T) {
 	if x.generator.Rate != 1000 || x.generator.Duration != time.Minute || x.producer.Linger != 5*time.Millisecond ||
 		x.sandbox.RawTable || !x.sandbox.DeadLetters {
 		t.Errorf("bench e2e options %+v", x)
+	}
+}
+
+// TestMisspeltEnvironmentVariableWarns: FOODPIPE_SESION_TIMEOUT sets
+// nothing; the command says so, naming the variable it resembles, and the
+// setting keeps its default.
+func TestMisspeltEnvironmentVariableWarns(t *testing.T) {
+	app, e := loaded(t, map[string]string{"FOODPIPE_SESION_TIMEOUT": "3s"}, "consume", "--log-format", "json")
+	if e.cfg.Consume.SessionTimeout != config.Default().Consume.SessionTimeout {
+		t.Errorf("session-timeout = %v, want the default", e.cfg.Consume.SessionTimeout)
+	}
+	want := `"msg":"environment variable ignored: it is not a foodpipe setting","variable":"FOODPIPE_SESION_TIMEOUT","did_you_mean":"FOODPIPE_SESSION_TIMEOUT"}`
+	if got := app.Stderr.(*bytes.Buffer).String(); !strings.Contains(got, want) {
+		t.Errorf("stderr %q does not contain %q", got, want)
 	}
 }

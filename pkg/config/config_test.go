@@ -345,3 +345,23 @@ func TestRedaction(t *testing.T) {
 		t.Errorf("reloaded linger = %v", reloaded.KafkaProducer.Linger)
 	}
 }
+
+// TestUnknownEnv: a FOODPIPE_ variable that is no setting is listed, with
+// the setting it was likely meant to be; the settings themselves, and the
+// variables foodpipe's config file option, tests and test bed read, are not.
+func TestUnknownEnv(t *testing.T) {
+	got := UnknownEnv([]string{
+		"FOODPIPE_BROKRES=localhost:9092", "FOODPIPE_BROKERS=localhost:9092", "FOODPIPE_SESION_TIMEOUT=5s",
+		"FOODPIPE_CONFIG=foodpipe.yaml", "FOODPIPE_TEST_BROKERS=x", "FOODPIPE_TESTBED_DIR=/tmp/t",
+		"FOODPIPE_REQUIRE_SERVICES=1", "FOODPIPE_BENCH_ROWS=5000", "FOODPIPE_NOTHING_LIKE_IT=1",
+		"PATH=/bin", "foodpipe_rate=3", "FOODPIPE_RATE",
+	})
+	want := []EnvTypo{
+		{Var: "FOODPIPE_BROKRES", Suggest: "FOODPIPE_BROKERS"},
+		{Var: "FOODPIPE_SESION_TIMEOUT", Suggest: "FOODPIPE_SESSION_TIMEOUT"},
+		{Var: "FOODPIPE_NOTHING_LIKE_IT"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("UnknownEnv = %+v, want %+v", got, want)
+	}
+}

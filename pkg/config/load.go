@@ -193,16 +193,22 @@ func quote(raw any, secret bool) string {
 
 // suggest names the closest known key, for typos like "brokerz".
 func suggest(k string, all []field) string {
-	best, bestDist := "", 3
-	for _, f := range all {
-		if d := distance(k, f.Name); d < bestDist {
-			best, bestDist = f.Name, d
+	if f := closest(k, all); f != nil {
+		return fmt.Sprintf(" (did you mean %q?)", f.Name)
+	}
+	return ""
+}
+
+// closest is the key nearest to k, within two edits, or nil.
+func closest(k string, all []field) *Key {
+	var best *Key
+	bestDist := 3
+	for i := range all {
+		if d := distance(k, all[i].Name); d < bestDist {
+			best, bestDist = &all[i].Key, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // distance is the Levenshtein edit distance between a and b.
@@ -233,4 +239,41 @@ func unwrapPathError(err error, path string) error {
 		return fmt.Errorf("%s: %w", path, pe.Err)
 	}
 	return err
+}
+
+// EnvTypo is a FOODPIPE_ environment variable that sets nothing, with the
+// variable of the closest setting when one is near.
+type EnvTypo struct {
+	Var, Suggest string
+}
+
+// notSettings are the FOODPIPE_ variables read for other purposes: the
+// config file's name, and those of the tests, benchmarks and test bed.
+var notSettings = []string{"FOODPIPE_CONFIG", "FOODPIPE_REQUIRE_SERVICES", "FOODPIPE_TEST_", "FOODPIPE_TESTBED_", "FOODPIPE_BENCH_"}
+
+// UnknownEnv lists the variables of environ (os.Environ's form) named
+// FOODPIPE_* that are no setting: unlike an unknown key in the config
+// file, which Load refuses, the environment is not ours alone to check,
+// but a misspelt variable would silently leave its setting at the default.
+func UnknownEnv(environ []string) []EnvTypo {
+	cfg := Default()
+	all := fields(&cfg)
+	known := make(map[string]bool, len(all))
+	for _, f := range all {
+		known[f.EnvVar()] = true
+	}
+	var out []EnvTypo
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "FOODPIPE_") || known[name] ||
+			slices.ContainsFunc(notSettings, func(p string) bool { return name == p || strings.HasSuffix(p, "_") && strings.HasPrefix(name, p) }) {
+			continue
+		}
+		typo := EnvTypo{Var: name}
+		if k := closest(strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "FOODPIPE_"), "_", "-")), all); k != nil {
+			typo.Suggest = k.EnvVar()
+		}
+		out = append(out, typo)
+	}
+	return out
 }
