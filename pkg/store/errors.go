@@ -135,6 +135,11 @@ func Describe(err error) string {
 		}
 		if pgErr.Hint != "" {
 			s += "; hint: " + pgErr.Hint
+		} else if pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout") {
+			// Retried like an outage, but the same batch takes as long
+			// each time: say what to change.
+			s += "; hint: the statement_timeout of foodpipe's role or database (SHOW statement_timeout) is " +
+				"shorter than a batch takes: raise it for that role, or lower batch-rows"
 		}
 		return s
 	}

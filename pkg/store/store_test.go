@@ -10,6 +10,7 @@ import (
 
 	"github.com/foodpipe/foodpipe/internal/reach"
 	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TestParseConfigNeverShowsThePassword: a DSN that cannot be parsed is
@@ -69,5 +70,26 @@ func TestDescribeCertificateFailure(t *testing.T) {
 				t.Error("not seen as a certificate failure: the start-up wait would retry it")
 			}
 		})
+	}
+}
+
+// TestDescribeStatementTimeout: a batch cancelled by the role's or the
+// database's statement_timeout is retried, and would fail the same way for
+// ever; the description says which setting to change. A cancel by an
+// operator (pg_cancel_backend), the same SQLSTATE, gets no such hint.
+func TestDescribeStatementTimeout(t *testing.T) {
+	timeout := fmt.Errorf("copy 5000 rows: %w", &pgconn.PgError{Severity: "ERROR", Code: "57014",
+		Message: "canceling statement due to statement timeout"})
+	got := Describe(timeout)
+	want := "ERROR: canceling statement due to statement timeout (SQLSTATE 57014); hint: "
+	if !strings.HasPrefix(got, want) || !strings.Contains(got, "statement_timeout") || !strings.Contains(got, "batch-rows") {
+		t.Errorf("Describe = %q, want %q and a hint naming statement_timeout and batch-rows", got, want)
+	}
+	if !IsRetryable(timeout) {
+		t.Error("a statement timeout is no longer retried")
+	}
+	cancel := &pgconn.PgError{Severity: "ERROR", Code: "57014", Message: "canceling statement due to user request"}
+	if got := Describe(cancel); strings.Contains(got, "hint") {
+		t.Errorf("Describe(user cancel) = %q, want no hint", got)
 	}
 }
