@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -153,7 +154,15 @@ func (db *DB) status(ctx context.Context, p *goose.Provider) ([]Migration, error
 func migrationError(err error, statement string) error {
 	var pe *goose.PartialError
 	if errors.As(err, &pe) && pe.Failed != nil && pe.Failed.Source != nil {
-		return fmt.Errorf("migrate: %s: statement %q: %s", pe.Failed.Source.Path, shorten(statement), Describe(pe.Err))
+		hint := ""
+		var pgErr *pgconn.PgError
+		if errors.As(pe.Err, &pgErr) && pgErr.Code == "42P07" { // duplicate table
+			// Only a table foodpipe's own history does not know can be in
+			// the way: goose has no record of creating it.
+			hint = "; it was not created by foodpipe: migrate another database, or a schema of its own " +
+				"(search_path=foodpipe in database-url, after CREATE SCHEMA foodpipe)"
+		}
+		return fmt.Errorf("migrate: %s: statement %q: %s%s", pe.Failed.Source.Path, shorten(statement), Describe(pe.Err), hint)
 	}
 	return fmt.Errorf("migrate: %s", Describe(err))
 }

@@ -293,3 +293,28 @@ func TestMigrationErrorNamesFileStatementAndCause(t *testing.T) {
 		t.Errorf("status after failure = %+v, want first applied, second pending", st)
 	}
 }
+
+// TestMigrateOverAForeignTable: the database already has an orders table
+// that foodpipe did not create (the teaching project's, say). Migrate fails
+// without touching it, and the line says what to do: another database or
+// schema.
+func TestMigrateOverAForeignTable(t *testing.T) {
+	t.Parallel()
+	db := openTest(t)
+	if _, err := db.pool.Exec(t.Context(), "CREATE TABLE orders (id serial PRIMARY KEY, order_id text, total numeric)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := db.Migrate(t.Context(), migrations)
+	if err == nil {
+		t.Fatal("Migrate succeeded over a foreign orders table")
+	}
+	for _, want := range []string{`relation "orders" already exists`, "42P07", "not created by foodpipe", "search_path"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not contain %q", err, want)
+		}
+	}
+	var cols int
+	if err := db.pool.QueryRow(t.Context(), "SELECT count(*) FROM information_schema.columns WHERE table_name = 'orders' AND table_schema = current_schema()").Scan(&cols); err != nil || cols != 3 {
+		t.Errorf("the foreign table has %d columns (err %v), want its 3 untouched", cols, err)
+	}
+}
