@@ -313,3 +313,29 @@ func strangerPKI(t *testing.T) (files struct{ ca, cert, key string }) {
 	files.key = write("client.key", "PRIVATE KEY", keyDER)
 	return files
 }
+
+// TestNotAKafkaListener: --brokers names a port where Kafka is not spoken
+// in the clear: the broker's TLS listener without kafka-tls, or another
+// service (PostgreSQL). Neither fixes itself, so each is reported at once
+// (the line is the refusal's "cannot connect", not the timeout's "cannot
+// reach"), as the only line on stderr, saying what to change.
+func TestNotAKafkaListener(t *testing.T) {
+	t.Parallel()
+	sec := testenv.Secured(t)
+	tests := []struct {
+		name, broker, want string
+	}{
+		{"tls listener", sec.MTLSBrokers[0], "the listener speaks TLS: set kafka-tls (--kafka-tls)"},
+		{"postgres", pgAddr(t, testenv.DatabaseURL(t)), "what answers there is not Kafka: is it a Kafka listener's address?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, nil, "produce", "--brokers", tt.broker, "--count", "1", "--kafka-timeout", "60s")
+			want := "foodpipe: cannot connect to Kafka at " + tt.broker + ": " + tt.want
+			if got := strings.TrimSpace(r.stderr); r.code != 1 || got != want {
+				t.Errorf("want exit 1 and stderr exactly %q:\n%s", want, r)
+			}
+		})
+	}
+}

@@ -181,21 +181,20 @@ func (c Cluster) ping(ctx context.Context, cl *kgo.Client, gate *quietLogger) er
 	return fmt.Errorf("%w Kafka at %s: %s", ErrUnreachable, brokers, reason(err, c.Config.ConnectTimeout))
 }
 
-// quietLogger passes franz-go's logs to slog, info as debug, except while
-// quiet is set: then only errors pass. The start-up ping sets it, so a broker that is not
-// up yet produces one clear error line instead of a warning per dial.
+// quietLogger passes franz-go's logs to slog, info as debug, and
+// everything as debug while quiet is set. The start-up ping sets it, so a
+// broker that is not up yet, or an address that is no Kafka listener,
+// produces one clear error line instead of a log line per dial
+// (--log-level debug shows them).
 type quietLogger struct {
 	kgo.Logger
 	quiet atomic.Bool
 }
 
 func (l *quietLogger) Log(level kgo.LogLevel, msg string, kv ...any) {
-	if l.quiet.Load() && level > kgo.LogLevelError {
-		return
-	}
 	// franz-go's info messages narrate its internals (metadata loads,
 	// producer ids); they are debug detail for foodpipe's users.
-	if level == kgo.LogLevelInfo {
+	if level == kgo.LogLevelInfo || l.quiet.Load() {
 		level = kgo.LogLevelDebug
 	}
 	l.Logger.Log(level, msg, kv...)
@@ -216,8 +215,9 @@ func reason(err error, timeout time.Duration) string {
 }
 
 // refusal names the failures a retry cannot fix: the broker refused the
-// SASL login, the client could not verify the broker's certificate, or the
-// broker refused the client's (mutual TLS). ok reports whether err is one.
+// SASL login, the client could not verify the broker's certificate, the
+// broker refused the client's (mutual TLS), or the address does not speak
+// Kafka in the clear. ok reports whether err is one.
 func refusal(err error) (r string, ok bool) {
 	switch {
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
@@ -233,6 +233,15 @@ func refusal(err error) (r string, ok bool) {
 	}
 	if r, ok := reach.Certificate(err, "is --kafka-ca-file the CA that signed the broker's certificate?"); ok {
 		return r, true
+	}
+	// franz-go reads a Kafka response's 4-byte size first: a size beyond
+	// any response means the other end speaks something else. It tells a
+	// TLS alert (a plaintext client at a TLS listener) by its first bytes.
+	if msg := err.Error(); strings.Contains(msg, "invalid large response size") {
+		if strings.Contains(msg, "tls alert record") {
+			return "the listener speaks TLS: set kafka-tls (--kafka-tls)", true
+		}
+		return "what answers there is not Kafka: is it a Kafka listener's address?", true
 	}
 	// A TLS alert from the broker during the handshake: with mutual TLS,
 	// it refused our certificate or the lack of one.

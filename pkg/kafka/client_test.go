@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"hash"
 	"net"
@@ -306,6 +307,11 @@ func TestRefusal(t *testing.T) {
 			"TLS verification failed: x509: certificate has expired"},
 		{"client certificate refused", &net.OpError{Op: "remote error", Err: fakeAlert("tls: bad certificate")},
 			"the broker refused the TLS handshake: tls: bad certificate"},
+		{"plaintext to a TLS listener", errors.New("invalid large response size 352518912 > limit 104857600; the first three bytes received " +
+			"appear to be a tls alert record for TLS v1.2; is this a plaintext connection speaking to a tls endpoint?"),
+			"the listener speaks TLS: set kafka-tls (--kafka-tls)"},
+		{"another service", fmt.Errorf("invalid large response size 1157627904 > limit 104857600: %w", errors.New("response exceeds BrokerMaxReadBytes")),
+			"what answers there is not Kafka: is it a Kafka listener's address?"},
 		{"connection refused", &net.OpError{Op: "dial", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}, ""},
 		{"timeout", context.DeadlineExceeded, ""},
 	}
