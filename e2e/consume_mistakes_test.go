@@ -178,6 +178,31 @@ func TestRefusesCompactedTopics(t *testing.T) {
 	p.checkOrders(conn, 500)
 }
 
+// TestConsumeStopsWhenTopicCompactedWhileRunning: the orders or the
+// dead-letter topic is set to compact under a running consumer. Refused at
+// start, it is refused at run time too: the consumer stops with exit 1 and
+// a line naming the topic, instead of storing on while the cleaner deletes
+// what a lagging member has not read. What was stored stays stored.
+func TestConsumeStopsWhenTopicCompactedWhileRunning(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	conn := p.db()
+	for i, topic := range []string{p.topic, p.topic + ".dlq"} {
+		c := p.startConsumer()
+		p.produce(200)
+		p.waitRows(conn, int64(200*(i+1)), 2*time.Minute, c)
+		testenv.SetTopicConfig(t, topic, "cleanup.policy", "compact")
+		if code := c.waitExit(t, 2*time.Minute); code != 1 {
+			t.Fatalf("%s compacted under a running consumer: exit %d, want 1\n%s", topic, code, c.stderr.String())
+		}
+		if line := c.errorLine(t); !strings.Contains(line, topic+" has cleanup.policy=compact") || !strings.Contains(line, "while consuming") {
+			t.Errorf("error line %q does not name %s compacted while consuming", line, topic)
+		}
+		testenv.SetTopicConfig(t, topic, "cleanup.policy", "delete")
+		p.checkOrders(conn, int64(200*(i+1)))
+	}
+}
+
 // TestConsumeDeadLetterTopicDeleted: the dead-letter topic is deleted
 // while a consumer runs, then a bad record arrives. Its dead letter cannot
 // be written; instead of retrying for ever with every partition held up,

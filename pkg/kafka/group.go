@@ -316,6 +316,12 @@ func listBounds(ctx context.Context, adm *kadm.Client, topic string, parts ...in
 	return out, nil
 }
 
+// CheckNotCompacted fails with ErrCompacted when one of topics has a
+// cleanup.policy that includes compact (see Admin.CheckTopics).
+func (r *GroupReader) CheckNotCompacted(ctx context.Context, topics ...string) error {
+	return (&Admin{adm: r.adm}).refuseCompacted(ctx, topics...)
+}
+
 // TopicID returns the topic's id as Kafka's tools print it (URL-safe
 // base64), or "" when the cluster has no topic ids. A topic deleted and
 // created again keeps its name but gets a new id.

@@ -141,6 +141,9 @@ type consumer struct {
 	// recreated is set once the topic's id changed under the run: the
 	// stored offsets are not copied to the new topic's group offsets.
 	recreated bool
+	// compactionChecked is when the lag loop last read the topics'
+	// cleanup.policy (checkCompaction).
+	compactionChecked time.Time
 }
 
 // position names one record.

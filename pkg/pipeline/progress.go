@@ -2,11 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/kafka"
 )
 
 // progress calls opts.Progress every ProgressInterval until stopped, and
@@ -36,6 +39,7 @@ func (c *consumer) measureLag(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	defer c.checkTopicID(lctx)
+	defer c.checkCompaction(lctx)
 	bounds, err := c.reader.Bounds(lctx)
 	if err != nil {
 		return // the broker is away: keep the last figure
@@ -78,6 +82,25 @@ func (c *consumer) checkTopicID(ctx context.Context) {
 		c.fail(fmt.Errorf("%w: group %s, topic %s: the topic was deleted and created again while consuming (topic id %s, was %s): "+
 			"nothing more can be read from it in this run; start foodpipe again and it applies --offset-out-of-range to the new topic",
 			ErrPermanent, c.opts.Group, c.opts.Topic, id, was))
+	}
+}
+
+// compactionCheckEvery is how often a running consumer reads the topics'
+// cleanup.policy: the cleaner runs no sooner than that on a policy changed
+// under it (its default backoff is 15 s).
+const compactionCheckEvery = 10 * time.Second
+
+// checkCompaction ends the run when the orders or the dead-letter topic was
+// set to compact while consuming, as it is refused at start: the cleaner
+// would delete all but each customer's latest record, read or not. It is
+// called by the lag loop only.
+func (c *consumer) checkCompaction(ctx context.Context) {
+	if time.Since(c.compactionChecked) < compactionCheckEvery {
+		return
+	}
+	c.compactionChecked = time.Now()
+	if err := c.reader.CheckNotCompacted(ctx, c.opts.Topic, c.opts.DLQTopic); errors.Is(err, kafka.ErrCompacted) {
+		c.fail(fmt.Errorf("%w: %w (set while consuming; what was stored stays stored)", ErrPermanent, err))
 	}
 }
 
