@@ -382,6 +382,9 @@ func (p *pipeline) waitRows(conn *pgx.Conn, n int64, timeout time.Duration, aliv
 			}
 		}
 		if time.Now().After(deadline) {
+			for _, c := range alive {
+				p.t.Logf("consumer log:\n%s", ownLines(c.stderr.String()))
+			}
 			p.t.Fatalf("fewer than %d rows after %v", n, timeout)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -22,13 +22,21 @@ type Record struct {
 	Key       []byte
 	Value     []byte
 	Timestamp time.Time
+	// Control marks a transaction marker, the commit or abort of another
+	// producer's Kafka transaction: it holds no order, but its offset is
+	// passed like a record's, so that the stored offset reaches the
+	// partition's end and the next batch starts right after it.
+	Control bool
 	// raw is the client's record: the dead-letter writer copies its
 	// topic and headers from it.
 	raw *kgo.Record
 }
 
 // Bounds are the offsets a partition holds: [Start, End). Start moves up as
-// retention deletes old records; End is the high watermark.
+// retention deletes old records; End is the last stable offset: the high
+// watermark, unless another producer's transaction is open, whose records
+// cannot be read (nor counted as lag) before it ends. (Kafka's Java consumer
+// measures the lag of a read_committed reader the same way.)
 type Bounds struct {
 	Start int64 `json:"start"`
 	End   int64 `json:"end"`
@@ -99,6 +107,9 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 		// Orders of aborted transactions (another producer's) were never
 		// produced: an exactly-once sink must not store them.
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		// The transactions' markers come as records too (Record.Control):
+		// each takes an offset, which the stored offsets must pass.
+		kgo.KeepControlRecords(),
 		// Bounds what the client buffers: memory stays flat under any backlog.
 		kgo.FetchMaxBytes(int32(opts.FetchMaxBytes)),
 		kgo.FetchMaxPartitionBytes(int32(min(opts.FetchMaxBytes, 8<<20))),
@@ -255,7 +266,7 @@ func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBy
 		n := len(recs)
 		fs.EachRecord(func(kr *kgo.Record) {
 			recs = append(recs, Record{Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value,
-				Timestamp: kr.Timestamp, raw: kr})
+				Timestamp: kr.Timestamp, Control: kr.Attrs.IsControl(), raw: kr})
 			bytes += len(kr.Key) + len(kr.Value)
 		})
 		if len(recs) == n {
@@ -300,7 +311,8 @@ func listBounds(ctx context.Context, adm *kadm.Client, topic string, parts ...in
 	if err != nil {
 		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topic)
+	// The last stable offsets: what a read_committed reader can reach now.
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
 	if err == nil {
 		err = ends.Error()
 	}

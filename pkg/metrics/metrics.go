@@ -70,7 +70,7 @@ func New() *Metrics {
 		latency: f.histogram("end_to_end_latency_seconds",
 			"From an order's created_at to the commit that stored it; 0 for one stamped after it (clock skew).", prometheus.ExponentialBuckets(0.001, 2, 17)),
 		lag: f.gaugeVec("consumer_lag_records",
-			"Records of the partition not stored yet: its end offset, listed from the brokers, minus the stored offset.", "partition"),
+			"Records of the partition not stored yet: its last stable offset (the end a read_committed reader can reach), listed from the brokers, minus the stored offset.", "partition"),
 		retries: f.counterVec("retries_total",
 			"Failed attempts that are retried while a service is down (store batch and load stored offsets: PostgreSQL), by operation.", "operation"),
 		lags:   map[string]map[int32]int64{},

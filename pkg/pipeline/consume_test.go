@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/foodpipe/foodpipe/pkg/order"
 	"github.com/foodpipe/foodpipe/pkg/store"
 )
@@ -318,4 +321,61 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestConsumeTransactions: orders written in Kafka transactions by another
+// producer, every third transaction aborted. The committed orders are
+// stored once, the aborted never, and the transaction markers are passed:
+// the stored offsets end at the high watermarks, each batch starting where
+// the previous one ended.
+func TestConsumeTransactions(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(f.brokers...), kgo.DefaultProduceTopic(testTopic), kgo.TransactionalID("other-app"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	gen, err := order.NewGenerator(order.GeneratorConfig{Seed: 11, Now: time.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed := 0
+	for i := range 9 {
+		if err := cl.BeginTransaction(); err != nil {
+			t.Fatal(err)
+		}
+		var o order.Order
+		for range 50 {
+			gen.Next(&o)
+			cl.Produce(t.Context(), &kgo.Record{Key: []byte(o.CustomerID), Value: order.AppendJSON(nil, &o)}, nil)
+		}
+		if err := cl.Flush(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		end := kgo.TryCommit
+		if i%3 == 2 {
+			end = kgo.TryAbort
+		} else {
+			committed += 50
+		}
+		if err := cl.EndTransaction(t.Context(), end); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hwm, err := kadm.NewClient(cl).ListEndOffsets(t.Context(), testTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hwm.Each(func(o kadm.ListedOffset) { f.end[o.Partition] = o.Offset })
+
+	sink := newMemSink()
+	s := f.consume(sink, f.options())
+	if got := sink.rowCount(); got != committed || s.Stored != int64(committed) {
+		t.Errorf("%d rows (stats %d), want the %d of committed transactions", got, s.Stored, committed)
+	}
+	if !maps.Equal(sink.stored(), f.end) {
+		t.Errorf("stored offsets %v, high watermarks %v", sink.stored(), f.end)
+	}
+	checkChains(t, sink.writes, nil)
 }

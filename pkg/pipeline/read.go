@@ -197,8 +197,7 @@ func (c *consumer) poll(ctx context.Context, b *batch) {
 	c.mu.Unlock()
 	b.settle(n, before, after, fresh)
 	if len(b.records) > n {
-		c.decode(b, n)
-		c.obs.Consumed(len(b.records) - n)
+		c.obs.Consumed(c.decode(b, n))
 		c.mu.Lock()
 		if c.stats.FirstRecords == 0 {
 			c.stats.FirstRecords = time.Since(c.start)
@@ -280,13 +279,18 @@ func (c *consumer) wakeReader() {
 }
 
 // decode decodes and validates the records of b from index from on; bad
-// ones get a class.
-func (c *consumer) decode(b *batch, from int) {
+// ones get a class. It returns how many were records of orders, not
+// transaction markers.
+func (c *consumer) decode(b *batch, from int) (records int) {
 	n := len(b.records)
 	b.orders = slices.Grow(b.orders[:from], n-from)[:n]
 	b.bad = slices.Grow(b.bad[:from], n-from)[:n]
 	for i := from; i < n; i++ {
 		b.bad[i] = badRecord{}
+		if b.records[i].Control {
+			continue // a transaction marker: no order, nothing to decode
+		}
+		records++
 		if err := order.DecodeAndValidate(b.records[i].Value, &b.orders[i]); err != nil {
 			class := order.ErrorClass(err)
 			if class == "" {
@@ -295,4 +299,5 @@ func (c *consumer) decode(b *batch, from int) {
 			b.bad[i] = badRecord{class, err.Error()}
 		}
 	}
+	return records
 }

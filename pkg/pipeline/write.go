@@ -201,7 +201,9 @@ func (c *consumer) prepare(b *batch) (w work, again []int32) {
 			want = ps.next
 		}
 		if r.Offset != want && !seen {
-			if !ps.fresh {
+			// Before a transaction marker, the gap is the records of the
+			// transaction it aborts (read_committed hides them).
+			if !ps.fresh && !r.Control {
 				c.log.Warn("records missing between two batches; reading the partition again from its stored offset",
 					"topic", c.opts.Topic, "partition", p, "want_offset", want, "got_offset", r.Offset)
 				skip[p] = true
@@ -213,6 +215,9 @@ func (c *consumer) prepare(b *batch) (w work, again []int32) {
 		}
 		w.parts[p] = ps
 		next[p] = r.Offset + 1
+		if r.Control {
+			continue // a transaction marker: its offset is passed, nothing stored
+		}
 		if bad := b.bad[i]; bad.class != "" {
 			w.dead = append(w.dead, kafka.DeadLetter{Record: *r, Class: bad.class, Reason: bad.reason})
 			continue
