@@ -37,6 +37,9 @@ func (a *App) load(c *cobra.Command) (*env, error) {
 	if cfg.File != "" {
 		log.Debug("config file read", "file", cfg.File)
 	}
+	if cfg.SecretsReadable {
+		log.Warn("the config file holds a password and other users may read it: chmod 600 it", "file", cfg.File)
+	}
 	for _, typo := range config.UnknownEnv(os.Environ()) {
 		args := []any{"variable", typo.Var}
 		if typo.Suggest != "" {

@@ -3,7 +3,11 @@ package cmd
 import (
 	"bytes"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -208,5 +212,23 @@ func TestMisspeltEnvironmentVariableWarns(t *testing.T) {
 	want := `"msg":"environment variable ignored: it is not a foodpipe setting","variable":"FOODPIPE_SESION_TIMEOUT","did_you_mean":"FOODPIPE_SESSION_TIMEOUT"}`
 	if got := app.Stderr.(*bytes.Buffer).String(); !strings.Contains(got, want) {
 		t.Errorf("stderr %q does not contain %q", got, want)
+	}
+}
+
+// TestReadableSecretsWarn: a config file with a password that other users
+// may read is named in a warning; the command still runs.
+func TestReadableSecretsWarn(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not say who may read a file on Windows")
+	}
+	file := filepath.Join(t.TempDir(), "foodpipe.yaml")
+	if err := os.WriteFile(file, []byte("kafka-password: s3cret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	app, _ := loaded(t, map[string]string{"FOODPIPE_CONFIG": file}, "consume", "--log-format", "json")
+	want := `"msg":"the config file holds a password and other users may read it: chmod 600 it","file":` + strconv.Quote(file)
+	got := app.Stderr.(*bytes.Buffer).String()
+	if !strings.Contains(got, want) || strings.Contains(got, "s3cret") {
+		t.Errorf("stderr %q: want %q, and never the password", got, want)
 	}
 }

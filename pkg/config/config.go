@@ -31,6 +31,10 @@ type Config struct {
 	Demo          Demo          `section:"demo"`
 	// File is the config file that was read, empty when none was.
 	File string `key:"-"`
+	// SecretsReadable is set when File holds a password and users other
+	// than its owner may read it (never on Windows, whose file modes do
+	// not say).
+	SecretsReadable bool `key:"-"`
 	// set holds the keys given by a flag, the environment or the config
 	// file, as opposed to left at their defaults (see IsSet).
 	set map[string]bool

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -363,5 +364,42 @@ func TestUnknownEnv(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("UnknownEnv = %+v, want %+v", got, want)
+	}
+}
+
+// TestSecretsInAReadableFile: a config file that holds a password (the
+// Kafka one, or one inside database-url) and that other users may read is
+// flagged, as libpq flags a loose ~/.pgpass; a private one, or one without
+// a password, is not.
+func TestSecretsInAReadableFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes do not say who may read a file on Windows")
+	}
+	tests := []struct {
+		content string
+		mode    os.FileMode
+		want    bool
+	}{
+		{"kafka-password: s3cret\n", 0o644, true},
+		{"kafka-password: s3cret\n", 0o640, true},
+		{"kafka-password: s3cret\n", 0o600, false},
+		{"kafka-password: 123456\n", 0o644, true},
+		{"database-url: postgres://app:s3cret@db/orders\n", 0o604, true},
+		{"database-url: host=db user=app password=s3cret\n", 0o644, true},
+		{"database-url: postgres://app@db/orders\n", 0o644, false},
+		{"rate: 5\n", 0o644, false},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, tt.content)
+		if err := os.Chmod(path, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(nil, Options{File: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.SecretsReadable != tt.want {
+			t.Errorf("%q at %v: SecretsReadable = %v, want %v", tt.content, tt.mode, cfg.SecretsReadable, tt.want)
+		}
 	}
 }

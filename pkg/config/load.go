@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -62,11 +63,12 @@ func Load(flags *pflag.FlagSet, opts Options) (*Config, error) {
 		}
 	}
 
-	path, fileKeys, err := readFile(v, opts, all)
+	path, fileKeys, secret, err := readFile(v, opts, all)
 	if err != nil {
 		return nil, err
 	}
 	cfg.File = path
+	cfg.SecretsReadable = secret && readableByOthers(path)
 
 	for _, f := range all {
 		if source(f.Key, flags, fileKeys, path) != "" {
@@ -88,13 +90,14 @@ func Load(flags *pflag.FlagSet, opts Options) (*Config, error) {
 
 // readFile finds the config file, rejects keys foodpipe does not know (a
 // typo must not silently fall back to a default) and merges it into v.
-func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[string]bool, err error) {
+// secret reports whether the file holds a password.
+func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[string]bool, secret bool, err error) {
 	path = opts.File
 	var data []byte
 	if path != "" {
 		data, err = readRegular(path)
 		if err != nil {
-			return "", nil, fmt.Errorf("read config file: %w", unwrapPathError(err, path))
+			return "", nil, false, fmt.Errorf("read config file: %w", unwrapPathError(err, path))
 		}
 	} else {
 		for _, candidate := range opts.SearchFiles {
@@ -104,22 +107,23 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 				break
 			}
 			if !errors.Is(err, fs.ErrNotExist) {
-				return "", nil, fmt.Errorf("read config file: %w", unwrapPathError(err, candidate))
+				return "", nil, false, fmt.Errorf("read config file: %w", unwrapPathError(err, candidate))
 			}
 		}
 		if path == "" {
-			return "", nil, nil
+			return "", nil, false, nil
 		}
 	}
 
 	var m map[string]any
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
-		return "", nil, fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
+		return "", nil, false, fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	known := make(map[string]bool, len(all))
+	kinds := make(map[string]string, len(all))
 	for _, f := range all {
-		known[f.Name] = true
+		known[f.Name], kinds[f.Name] = true, f.Secret
 	}
 	keys = make(map[string]bool, len(m))
 	names := make([]string, 0, len(m))
@@ -129,14 +133,25 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 	slices.Sort(names)
 	for _, k := range names {
 		if !known[k] {
-			return "", nil, fmt.Errorf("config file %s: unknown key %q%s", path, k, suggest(k, all))
+			return "", nil, false, fmt.Errorf("config file %s: unknown key %q%s", path, k, suggest(k, all))
 		}
 		keys[k] = true
+		if m[k] != nil {
+			raw := fmt.Sprint(m[k])
+			secret = secret || kinds[k] == "true" && raw != "" || kinds[k] == "dsn" && len(DSNSecrets(raw)) > 0
+		}
 	}
 	if err := v.MergeConfigMap(m); err != nil {
-		return "", nil, fmt.Errorf("config file %s: %w", path, err)
+		return "", nil, false, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return path, keys, nil
+	return path, keys, secret, nil
+}
+
+// readableByOthers reports whether users other than the owner of the file
+// at path may read it. Windows file modes do not say: never there.
+func readableByOthers(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && runtime.GOOS != "windows" && fi.Mode().Perm()&0o044 != 0
 }
 
 // readRegular reads a config file, refusing anything but a regular file:
