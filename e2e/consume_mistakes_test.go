@@ -203,6 +203,56 @@ func TestConsumeStopsWhenTopicCompactedWhileRunning(t *testing.T) {
 	}
 }
 
+// TestConsumeGroupSharedWithAnotherApplication: another application joins
+// foodpipe's group (a default name like "orders" is easy to reuse). The
+// partitions it is given are not stored while it holds them, whatever it
+// commits to Kafka, since foodpipe's position is in PostgreSQL: foodpipe
+// names the stranger in a warning, and once it leaves, the orders it read
+// are stored all the same.
+func TestConsumeGroupSharedWithAnotherApplication(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	conn := p.db()
+	c := p.startConsumer()
+	c.waitFor(t, `"msg":"partitions assigned"`, time.Minute)
+	assigned := make(chan struct{}, 1)
+	other, err := kgo.NewClient(kgo.SeedBrokers(p.brokers...), kgo.ClientID("billing-service"),
+		kgo.ConsumerGroup(p.group), kgo.ConsumeTopics(p.topic), kgo.Balancers(kgo.CooperativeStickyBalancer()),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			select {
+			case assigned <- struct{}{}:
+			default:
+			}
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close() // the client joins the group as it starts
+	select {
+	case <-assigned:
+	case <-time.After(time.Minute):
+		t.Fatal("the other application got no partition within a minute")
+	}
+	p.produce(600)
+	read := 0
+	for read == 0 { // until the stranger has read orders of its partitions
+		fs := other.PollFetches(t.Context())
+		if err := fs.Err0(); err != nil {
+			t.Fatal(err)
+		}
+		read += fs.NumRecords()
+	}
+	if err := other.CommitUncommittedOffsets(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(t, `"members":["billing-service@`, 2*time.Minute)
+	other.Close() // leaves the group: foodpipe gets its partitions back
+	p.waitRows(conn, 600, 2*time.Minute, c)
+	c.stop(t)
+	p.checkOrders(conn, 600)
+	p.checkStoredAtEnd(conn)
+}
+
 // TestConsumeDeadLetterTopicDeleted: the dead-letter topic is deleted
 // while a consumer runs, then a bad record arrives. Its dead letter cannot
 // be written; instead of retrying for ever with every partition held up,

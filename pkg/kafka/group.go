@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -81,7 +82,10 @@ type GroupReader struct {
 	adm   *kadm.Client
 	topic string
 	group string
-	log   *slog.Logger
+	// app is this program's name in client ids, the part of
+	// Cluster.ClientID before '/' (foodpipe/1.2.0: foodpipe).
+	app string
+	log *slog.Logger
 	// made is closed once NewGroupReader has made the reader: the group's
 	// callbacks, which can come before, wait for it.
 	made chan struct{}
@@ -90,7 +94,7 @@ type GroupReader struct {
 // NewGroupReader connects a group member, failing fast when Kafka is
 // unreachable. It joins the group on the first Poll.
 func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*GroupReader, error) {
-	r := &GroupReader{topic: opts.Topic, group: opts.Group, log: cluster.Logger, made: make(chan struct{})}
+	r := &GroupReader{topic: opts.Topic, group: opts.Group, app: appName(cluster.ClientID), log: cluster.Logger, made: make(chan struct{})}
 	kopts := []kgo.Opt{
 		kgo.ConsumerGroup(opts.Group),
 		kgo.ConsumeTopics(opts.Topic),
@@ -326,6 +330,34 @@ func listBounds(ctx context.Context, adm *kadm.Client, topic string, parts ...in
 		}
 	}
 	return out, nil
+}
+
+// Strangers lists the members of the group that are another program, by
+// client id and host: an application that joined the group by mistake. The
+// partitions the group gives it are not read by this one while it holds
+// them.
+func (r *GroupReader) Strangers(ctx context.Context) ([]string, error) {
+	groups, err := r.adm.DescribeGroups(ctx, r.group)
+	if err == nil {
+		err = groups.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("describe group %s: %w", r.group, err)
+	}
+	var out []string
+	for _, m := range groups[r.group].Members {
+		if appName(m.ClientID) != r.app {
+			out = append(out, m.ClientID+"@"+strings.TrimPrefix(m.ClientHost, "/"))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// appName is the program part of a client id: before the first '/'.
+func appName(clientID string) string {
+	name, _, _ := strings.Cut(clientID, "/")
+	return name
 }
 
 // CheckNotCompacted fails with ErrCompacted when one of topics has a

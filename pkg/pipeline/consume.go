@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/foodpipe/foodpipe/pkg/kafka"
@@ -144,6 +145,11 @@ type consumer struct {
 	// compactionChecked is when the lag loop last read the topics'
 	// cleanup.policy (checkCompaction).
 	compactionChecked time.Time
+	// rebalanced is set by the group's callbacks; strangersChecked and
+	// strangers are the lag loop's (checkStrangers).
+	rebalanced       atomic.Bool
+	strangersChecked time.Time
+	strangers        string
 }
 
 // position names one record.

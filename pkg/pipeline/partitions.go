@@ -77,6 +77,7 @@ func (c *consumer) assigned(ctx context.Context, r *kafka.GroupReader, parts []i
 	}
 	c.mu.Unlock()
 	c.obs.Ready(ready, reason)
+	c.rebalanced.Store(true)
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "group", c.opts.Group, "partitions", parts,
 		"start_offsets", fmtOffsets(out))
 	return out, nil
@@ -93,6 +94,7 @@ func (c *consumer) revoked(parts []int32) {
 		}
 	}
 	c.mu.Unlock()
+	c.rebalanced.Store(true)
 	c.log.Info("partitions revoked", "topic", c.opts.Topic, "group", c.opts.Group, "partitions", parts)
 }
 

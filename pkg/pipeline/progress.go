@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +41,7 @@ func (c *consumer) measureLag(ctx context.Context) {
 	defer cancel()
 	defer c.checkTopicID(lctx)
 	defer c.checkCompaction(lctx)
+	defer c.checkStrangers(lctx)
 	bounds, err := c.reader.Bounds(lctx)
 	if err != nil {
 		return // the broker is away: keep the last figure
@@ -101,6 +103,30 @@ func (c *consumer) checkCompaction(ctx context.Context) {
 	c.compactionChecked = time.Now()
 	if err := c.reader.CheckNotCompacted(ctx, c.opts.Topic, c.opts.DLQTopic); errors.Is(err, kafka.ErrCompacted) {
 		c.fail(fmt.Errorf("%w: %w (set while consuming; what was stored stays stored)", ErrPermanent, err))
+	}
+}
+
+// checkStrangers warns when another application is a member of the group,
+// naming it, each time the set of strangers changes; it looks after each
+// rebalance and every compactionCheckEvery. The partitions a stranger
+// holds are not stored meanwhile: nothing is lost, since the group's
+// position is in PostgreSQL and the partitions are read from there once
+// they come back, but the orders wait. Called by the lag loop only.
+func (c *consumer) checkStrangers(ctx context.Context) {
+	if !c.rebalanced.Swap(false) && time.Since(c.strangersChecked) < compactionCheckEvery {
+		return
+	}
+	c.strangersChecked = time.Now()
+	strangers, err := c.reader.Strangers(ctx)
+	if err != nil {
+		return // the broker is away: look again later
+	}
+	if seen := strings.Join(strangers, ","); seen != c.strangers {
+		c.strangers = seen
+		if len(strangers) > 0 {
+			c.log.Warn("another application is a member of this group: the partitions it holds are not stored until it leaves; "+
+				"give foodpipe a group of its own (--group)", "topic", c.opts.Topic, "group", c.opts.Group, "members", strangers)
+		}
 	}
 }
 
