@@ -87,17 +87,17 @@ func (c *consumer) checkTopicID(ctx context.Context) {
 	}
 }
 
-// compactionCheckEvery is how often a running consumer reads the topics'
-// cleanup.policy: the cleaner runs no sooner than that on a policy changed
-// under it (its default backoff is 15 s).
-const compactionCheckEvery = 10 * time.Second
+// watchEvery is how often the lag loop reads the topics' cleanup.policy
+// (the cleaner runs no sooner than that on a policy changed under it: its
+// default backoff is 15 s) and the group's members.
+const watchEvery = 10 * time.Second
 
 // checkCompaction ends the run when the orders or the dead-letter topic was
 // set to compact while consuming, as it is refused at start: the cleaner
 // would delete all but each customer's latest record, read or not. It is
 // called by the lag loop only.
 func (c *consumer) checkCompaction(ctx context.Context) {
-	if time.Since(c.compactionChecked) < compactionCheckEvery {
+	if time.Since(c.compactionChecked) < watchEvery {
 		return
 	}
 	c.compactionChecked = time.Now()
@@ -108,12 +108,12 @@ func (c *consumer) checkCompaction(ctx context.Context) {
 
 // checkStrangers warns when another application is a member of the group,
 // naming it, each time the set of strangers changes; it looks after each
-// rebalance and every compactionCheckEvery. The partitions a stranger
+// rebalance and every watchEvery. The partitions a stranger
 // holds are not stored meanwhile: nothing is lost, since the group's
 // position is in PostgreSQL and the partitions are read from there once
 // they come back, but the orders wait. Called by the lag loop only.
 func (c *consumer) checkStrangers(ctx context.Context) {
-	if !c.rebalanced.Swap(false) && time.Since(c.strangersChecked) < compactionCheckEvery {
+	if !c.rebalanced.Swap(false) && time.Since(c.strangersChecked) < watchEvery {
 		return
 	}
 	c.strangersChecked = time.Now()
