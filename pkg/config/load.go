@@ -120,10 +120,10 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
 		return "", nil, false, fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	known := make(map[string]bool, len(all))
-	kinds := make(map[string]string, len(all))
+	// secrecy holds every known key: "" for a plain one (see Key.Secret).
+	secrecy := make(map[string]string, len(all))
 	for _, f := range all {
-		known[f.Name], kinds[f.Name] = true, f.Secret
+		secrecy[f.Name] = f.Secret
 	}
 	keys = make(map[string]bool, len(m))
 	names := make([]string, 0, len(m))
@@ -132,13 +132,14 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 	}
 	slices.Sort(names)
 	for _, k := range names {
-		if !known[k] {
+		kind, known := secrecy[k]
+		if !known {
 			return "", nil, false, fmt.Errorf("config file %s: unknown key %q%s", path, k, suggest(k, all))
 		}
 		keys[k] = true
 		if m[k] != nil {
 			raw := fmt.Sprint(m[k])
-			secret = secret || kinds[k] == "true" && raw != "" || kinds[k] == "dsn" && len(DSNSecrets(raw)) > 0
+			secret = secret || kind == "true" && raw != "" || kind == "dsn" && len(DSNSecrets(raw)) > 0
 		}
 	}
 	if err := v.MergeConfigMap(m); err != nil {

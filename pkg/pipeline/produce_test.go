@@ -187,21 +187,29 @@ func TestProduceOrdersStopsOnCancelAndLosesNothing(t *testing.T) {
 	}
 }
 
+// kfakeCluster starts franz-go's in-process broker with topic (3
+// partitions), closed when the test ends, and a Cluster that reaches it.
+func kfakeCluster(t *testing.T, topic string) (*kfake.Cluster, kafka.Cluster) {
+	t.Helper()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close) // Close may come earlier: it is idempotent
+	return fake, kafka.Cluster{
+		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
+		ClientID: "foodpipe-test",
+		Logger:   testenv.Logger(t),
+	}
+}
+
 // TestProduceOrdersBrokerLost runs against franz-go's in-process kfake
 // cluster, which the test can shut down mid-run: orders that cannot be
 // delivered within the delivery timeout are counted failed, never produced.
 func TestProduceOrdersBrokerLost(t *testing.T) {
 	t.Parallel()
 	const topic = "orders"
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cluster := kafka.Cluster{
-		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
-		ClientID: "foodpipe-test",
-		Logger:   testenv.Logger(t),
-	}
+	fake, cluster := kfakeCluster(t, topic)
 	cfg := testProducerConfig()
 	cfg.DeliveryTimeout = 2 * time.Second
 
@@ -238,16 +246,7 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 func TestProduceOrdersTopicDeleted(t *testing.T) {
 	t.Parallel()
 	const topic = "orders"
-	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fake.Close)
-	cluster := kafka.Cluster{
-		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
-		ClientID: "foodpipe-test",
-		Logger:   testenv.Logger(t),
-	}
+	fake, cluster := kfakeCluster(t, topic)
 	var acked atomic.Int64
 	go func() {
 		for acked.Load() < 200 {
