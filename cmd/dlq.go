@@ -267,7 +267,9 @@ progress of each class is recorded as the committed offsets of its own Kafka gro
 broker acknowledged its records. A crash between the acknowledgement and the
 commit replays that batch again on the next run; consume stores an order once by
 order_id, so nothing is stored twice. --replay-group with a new name replays
-everything again.
+everything again. A record dead-lettered twice (its consumer crashed between the
+dead letter's acknowledgement and its commit) is replayed once: the copy, the same
+source offset and bytes, is skipped and counted.
 
 Markers (records too large to dead-letter whole) have no value and are skipped
 and counted; find the original at the source partition and offset they name.

@@ -409,3 +409,73 @@ func TestDLQRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestDLQReplayOnceAfterACrashCopy: a consumer killed after its dead
+// letters were acknowledged but before its transaction committed writes
+// them again on the next run — the one way a dead letter appears twice.
+// dlq replay sends each source record back once all the same, counts the
+// copies it passed, and the consumer then stores each order once.
+func TestDLQReplayOnceAfterACrashCopy(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	conn := p.db()
+	if _, err := conn.Exec(context.Background(), "ALTER TABLE orders ADD CONSTRAINT only_small_orders CHECK (total_amount < 40)"); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := range 6 {
+		recs = append(recs, &kgo.Record{Topic: p.topic, Key: fmt.Appendf(nil, "CUST-%05d", i+1),
+			Value: costlyOrder(fmt.Sprintf("ORD-20261129-COPY-%d", i), 0)})
+	}
+	produceRaw(t, p.brokers, recs...)
+
+	// Killed inside its first transaction, after the dead letters were
+	// acknowledged.
+	c := p.startConsumerEnv([]string{"FOODPIPE_TEST_PAUSE=in-transaction=1m"})
+	c.waitFor(t, `"point":"in-transaction"`, time.Minute)
+	c.kill()
+	first := len(testenv.Records(t, p.topic+".dlq"))
+	if first == 0 || p.count(conn) != 0 {
+		t.Fatalf("killed in the transaction: %d dead letters, %d rows; want some dead letters and no row", first, p.count(conn))
+	}
+	c = p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	c.stop(t)
+	dead := testenv.Records(t, p.topic+".dlq")
+	sources := map[string]int{}
+	for _, d := range dead {
+		sources[d.Headers["foodpipe-source-partition"]+"@"+d.Headers["foodpipe-source-offset"]]++
+	}
+	if len(sources) != len(recs) || len(dead) != len(recs)+first {
+		t.Fatalf("%d dead letters of %d source records, want %d of %d: the first run's %d again", len(dead), len(sources),
+			len(recs)+first, len(recs), first)
+	}
+
+	if _, err := conn.Exec(context.Background(), "ALTER TABLE orders DROP CONSTRAINT only_small_orders"); err != nil {
+		t.Fatal(err)
+	}
+	before := testenv.EndOffsetsAt(t, p.brokers, p.topic)
+	rs := p.replay("--replay-group", testenv.Name(t, "replay"))
+	var replayed int
+	ids := map[string]int{}
+	for _, r := range testenv.Records(t, p.topic) {
+		if r.Offset >= before[r.Partition] {
+			replayed++
+			var o order.Order
+			if err := order.DecodeAndValidate(r.Value, &o); err != nil {
+				t.Fatalf("replayed %d@%d: %v", r.Partition, r.Offset, err)
+			}
+			ids[o.OrderID]++
+		}
+	}
+	if replayed != len(recs) || len(ids) != len(recs) || rs.Replayed != int64(len(recs)) || rs.Skipped["copy"] != int64(first) {
+		t.Errorf("replay %+v sent %d records (%d orders) for %d source records with %d copies; want each once, the copies skipped",
+			rs, replayed, len(ids), len(recs), first)
+	}
+	c = p.startConsumer()
+	p.waitCaughtUp(conn, 2*time.Minute, c)
+	if s := c.stop(t); s.Stored != int64(len(recs)) || s.Duplicates != 0 || p.distinctIDs(conn) != int64(len(recs)) {
+		t.Errorf("after the replay: stored %d, duplicates %d, %d distinct ids; want %d, 0, %d", s.Stored, s.Duplicates,
+			p.distinctIDs(conn), len(recs), len(recs))
+	}
+}

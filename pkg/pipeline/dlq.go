@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"hash/maphash"
 	"maps"
 	"slices"
 	"time"
@@ -110,6 +111,10 @@ const (
 	SkipNoSource = "no source topic"
 	// SkipLoop: the source topic is the dead-letter topic itself.
 	SkipLoop = "source is the dead-letter topic"
+	// SkipCopy: the same source record, dead-lettered again by a consumer
+	// that crashed between the acknowledgement and its commit, was replayed
+	// earlier in this run.
+	SkipCopy = "copy"
 )
 
 // ReplayStats is what Replay did, or would do in a dry run.
@@ -144,8 +149,10 @@ type SourceReplays struct {
 // once the cause of their failure is fixed. Each class's progress is the
 // committed offsets of its own group, advanced past every batch once the
 // batch's letters are acknowledged: a second Replay sends nothing that the
-// first sent. A crash between the acknowledgement and the commit sends that
-// batch again on the next run (the sink stores an order once by order_id).
+// first sent. A source record dead-lettered twice (a consumer crashed
+// between the acknowledgement and its commit) is replayed once per run.
+// A crash between the acknowledgement and the commit sends that batch
+// again on the next run (the sink stores an order once by order_id).
 // Markers cannot be replayed: they are counted and passed. A stop (ctx)
 // finishes the batch in hand, acknowledged and committed.
 func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (ReplayStats, error) {
@@ -184,13 +191,14 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 		partition int32
 	}
 	sources := map[source]int64{}
+	pick := picker{topic: opts.Topic, classes: classes, done: done, seen: map[origin]struct{}{}, seed: maphash.MakeSeed()}
 	// The batch in hand is finished even when a stop is asked: what was
 	// acknowledged is committed, so that a stop never causes a replay twice.
 	finish := context.WithoutCancel(ctx)
 	err = kafka.ReadTopic(ctx, cluster, opts.Topic, from, ends, func(b kafka.Batch) error {
 		var todo []kafka.Letter
 		for _, r := range b.Records {
-			if l := kafka.LetterOf(r); st.pick(l, opts.Topic, classes, done) {
+			if l := kafka.LetterOf(r); pick.pick(&st, l) {
 				todo = append(todo, l)
 			}
 		}
@@ -217,14 +225,34 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 	return st, err
 }
 
-// pick counts a dead letter read from topic and says whether to replay it:
-// one of classes, not replayed by an earlier run (done), not a marker, and
-// with a source to go back to other than the dead-letter topic itself.
-func (st *ReplayStats) pick(l kafka.Letter, topic string, classes []string, done map[string]map[int32]int64) bool {
+// picker chooses the dead letters a replay sends.
+type picker struct {
+	topic   string                     // the dead-letter topic
+	classes []string                   // the classes to replay
+	done    map[string]map[int32]int64 // class → partition → next offset not yet replayed
+	seen    map[origin]struct{}        // the source records picked so far
+	seed    maphash.Seed
+}
+
+// origin names a dead letter's source record: its coordinates and a hash
+// of its key and value, which tell apart two records at the same offset
+// of a topic deleted and created again.
+type origin struct {
+	topic     string
+	partition int32
+	offset    int64
+	sum       uint64
+}
+
+// pick counts a dead letter in st and says whether to replay it: one of
+// the classes, not replayed by an earlier run (done), not a marker, with a
+// source to go back to other than the dead-letter topic itself, and not a
+// copy of one picked before.
+func (p *picker) pick(st *ReplayStats, l kafka.Letter) bool {
 	st.Read++
-	next, seen := done[l.Class][l.Partition]
+	next, seen := p.done[l.Class][l.Partition]
 	switch {
-	case !slices.Contains(classes, l.Class):
+	case !slices.Contains(p.classes, l.Class):
 		st.OtherClasses++
 	case seen && l.Offset < next:
 		st.Earlier++
@@ -232,11 +260,33 @@ func (st *ReplayStats) pick(l kafka.Letter, topic string, classes []string, done
 		st.Skipped[SkipMarker]++
 	case l.SourceTopic == "":
 		st.Skipped[SkipNoSource]++
-	case l.SourceTopic == topic:
+	case l.SourceTopic == p.topic:
 		st.Skipped[SkipLoop]++
+	case p.copied(l):
+		st.Skipped[SkipCopy]++
 	default:
 		return true
 	}
+	return false
+}
+
+// copied reports whether l's source record was picked before, and
+// remembers it. A letter whose headers do not name the source offset is
+// never taken for a copy.
+func (p *picker) copied(l kafka.Letter) bool {
+	if l.SourcePartition < 0 || l.SourceOffset < 0 {
+		return false
+	}
+	var h maphash.Hash
+	h.SetSeed(p.seed)
+	_, _ = h.Write(l.Key)
+	_ = h.WriteByte(0)
+	_, _ = h.Write(l.Value)
+	o := origin{l.SourceTopic, l.SourcePartition, l.SourceOffset, h.Sum64()}
+	if _, ok := p.seen[o]; ok {
+		return true
+	}
+	p.seen[o] = struct{}{}
 	return false
 }
 
