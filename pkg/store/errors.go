@@ -36,6 +36,10 @@ func isContentError(code string) bool {
 		// A value beyond a program limit: a jsonb too large, or nested too
 		// deep for the parser's stack.
 		return true
+	case code == "P0001" || code == "P0004":
+		// RAISE EXCEPTION or a failed ASSERT in PL/pgSQL: a trigger the
+		// operator added refusing the row, as a CHECK constraint would.
+		return true
 	}
 	return false
 }

@@ -201,3 +201,51 @@ func TestSlowPathAttempts(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteBatchRejectsTriggerExceptions: a trigger the operator added
+// refuses some orders (RAISE EXCEPTION, P0001; a failed ASSERT, P0004).
+// Like a CHECK constraint, that is the row's fault: the refused orders are
+// rejected with the trigger's message, the others stored, the offsets
+// advanced — one order never halts the batch.
+func TestWriteBatchRejectsTriggerExceptions(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t, Options{})
+	ctx := t.Context()
+	if _, err := db.pool.Exec(ctx, `
+CREATE FUNCTION refuse_blocked() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.customer_name = 'Blocked Customer' THEN
+		RAISE EXCEPTION 'customer % is blocked', NEW.customer_id;
+	END IF;
+	ASSERT NEW.customer_name <> 'Asserted Customer', 'asserted customers are refused';
+	RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_blocked BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION refuse_blocked();`); err != nil {
+		t.Fatal(err)
+	}
+	orders := genOrders(t, 21, 40)
+	want := map[int]string{3: "P0001", 17: "P0004", 18: "P0001", 39: "P0004"}
+	for i, code := range want {
+		orders[i].CustomerName = map[string]string{"P0001": "Blocked Customer", "P0004": "Asserted Customer"}[code]
+	}
+	res, err := db.WriteBatch(ctx, "g", orders, []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 40}}, nil)
+	if err != nil {
+		t.Fatalf("a trigger refusing 4 orders of 40 failed the batch: %v", err)
+	}
+	if len(res.Rejected) != len(want) || res.Inserted != len(orders)-len(want) {
+		t.Fatalf("result %+v, want orders %v rejected and the other %d stored", res, want, len(orders)-len(want))
+	}
+	for _, r := range res.Rejected {
+		code, ok := want[r.Index]
+		if !ok || !strings.Contains(r.Reason, code) ||
+			!strings.Contains(r.Reason, map[string]string{"P0001": "is blocked", "P0004": "asserted customers are refused"}[code]) {
+			t.Errorf("rejected %d: %q; want orders %v with the trigger's message and SQLSTATE", r.Index, r.Reason, want)
+		}
+	}
+	if got := storedCount(t, db); got != int64(len(orders)-len(want)) {
+		t.Errorf("stored %d rows, want %d", got, len(orders)-len(want))
+	}
+	if got := loadOffsets(t, db, "g", "t"); got[0] != 40 {
+		t.Errorf("offsets = %v, want partition 0 at 40", got)
+	}
+}
