@@ -22,7 +22,7 @@ import (
 // hits an order_id that exists (unique violation), the savepoint is rolled
 // back and the rows go through the slow path: COPY into a temporary staging
 // table, then INSERT … SELECT … ON CONFLICT (order_id) DO NOTHING. If either
-// path hits a content error, the range is rolled back and split — around
+// path hits a content error (a unique index other than order_id's counts), the range is rolled back and split — around
 // the row the server named in its error context when it did (COPY reports
 // "line N"), else in halves — and each part is tried again in its own
 // savepoint, until the refused rows stand alone and are rejected. Every
@@ -67,13 +67,22 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 		return nil
 	}
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || !(isContentError(pgErr.Code) || pgErr.Code == uniqueViolation && !viaStaging) {
+	if !errors.As(err, &pgErr) {
+		return fmt.Errorf("store orders: %s %d rows: %w", attemptName(viaStaging), hi-lo, describe(err))
+	}
+	// A unique violation in the COPY may be an order_id stored before: the
+	// staging path skips those. One there (ON CONFLICT (order_id) DO
+	// NOTHING) is of another unique index, one the operator added: the
+	// row's content, like a CHECK constraint.
+	duplicate := pgErr.Code == uniqueViolation && !viaStaging
+	content := isContentError(pgErr.Code) || pgErr.Code == uniqueViolation && viaStaging
+	if !duplicate && !content {
 		return fmt.Errorf("store orders: %s %d rows: %w", attemptName(viaStaging), hi-lo, describe(err))
 	}
 	if _, err := w.tx.Exec(ctx, rollbackToSQL); err != nil {
 		return fmt.Errorf("store orders: rollback to savepoint: %w", describe(err))
 	}
-	if pgErr.Code == uniqueViolation {
+	if duplicate {
 		return w.write(ctx, lo, hi, true)
 	}
 	if hi-lo == 1 {

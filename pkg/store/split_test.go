@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -247,5 +248,50 @@ CREATE TRIGGER refuse_blocked BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCT
 	}
 	if got := loadOffsets(t, db, "g", "t"); got[0] != 40 {
 		t.Errorf("offsets = %v, want partition 0 at 40", got)
+	}
+}
+
+// TestWriteBatchRejectsOtherUniqueViolations: a unique index the operator
+// added besides the primary key (one order per e-mail address) refuses
+// the orders that break it, against a stored row or within the batch.
+// They are rejected, naming the index; a duplicate order_id is still a
+// duplicate; everything else is stored.
+func TestWriteBatchRejectsOtherUniqueViolations(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t, Options{})
+	ctx := t.Context()
+	if _, err := db.pool.Exec(ctx, `CREATE UNIQUE INDEX one_order_per_email ON orders (customer_email)`); err != nil {
+		t.Fatal(err)
+	}
+	stored := genOrders(t, 31, 2)
+	if _, err := db.WriteBatch(ctx, "g", stored, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	orders := genOrders(t, 32, 30)
+	for i, o := range orders {
+		o.CustomerEmail = fmt.Sprintf("customer-%d@example.com", i)
+	}
+	orders[4].CustomerEmail = stored[0].CustomerEmail // taken by a stored order
+	orders[12].CustomerEmail = orders[11].CustomerEmail // taken earlier in the batch
+	orders[20] = stored[1]                              // a duplicate order
+	res, err := db.WriteBatch(ctx, "g", orders, []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 30}}, nil)
+	if err != nil {
+		t.Fatalf("a unique index refusing 2 orders of 30 failed the batch: %v", err)
+	}
+	var rejected []int
+	for _, r := range res.Rejected {
+		rejected = append(rejected, r.Index)
+		if !strings.Contains(r.Reason, "one_order_per_email") || !strings.Contains(r.Reason, "23505") {
+			t.Errorf("rejected %d: %q; want the index's name and SQLSTATE", r.Index, r.Reason)
+		}
+	}
+	if !reflect.DeepEqual(rejected, []int{4, 12}) || res.Inserted != 27 || res.Duplicates != 1 {
+		t.Fatalf("result %+v, want orders 4 and 12 rejected, 27 stored, 1 duplicate", res)
+	}
+	if got := storedCount(t, db); got != 2+27 {
+		t.Errorf("stored %d rows, want %d", got, 2+27)
+	}
+	if got := loadOffsets(t, db, "g", "t"); got[0] != 30 {
+		t.Errorf("offsets = %v, want partition 0 at 30", got)
 	}
 }
