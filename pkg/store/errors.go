@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,12 +18,26 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-const uniqueViolation = "23505"
+const (
+	uniqueViolation  = "23505"
+	notNullViolation = "23502"
+)
 
-// isContentError reports whether a SQLSTATE means PostgreSQL refused a row
-// for what it contains, so that the row, not the batch, is at fault.
-func isContentError(code string) bool {
+// unwrittenNotNull reports whether e is a NULL refused in a column of
+// orders that foodpipe does not write: one the operator added NOT NULL
+// without a default.
+func unwrittenNotNull(e *pgconn.PgError) bool {
+	return e.Code == notNullViolation && e.ColumnName != "" && !slices.Contains(strings.Split(orderColumns, ", "), e.ColumnName)
+}
+
+// isContentError reports whether e means PostgreSQL refused a row for
+// what it contains, so that the row, not the batch, is at fault.
+func isContentError(e *pgconn.PgError) bool {
+	code := e.Code
 	switch {
+	case unwrittenNotNull(e):
+		// A NOT NULL column foodpipe does not write refuses every row.
+		return false
 	case code == "22P03" || code == "22P04":
 		// Invalid binary representation or COPY format: the bytes this
 		// package encodes are wrong for every row. A bug to report, not
@@ -134,11 +149,17 @@ func Describe(err error) string {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		s := fmt.Sprintf("%s: %s (SQLSTATE %s)", pgErr.Severity, pgErr.Message, pgErr.Code)
-		if pgErr.Detail != "" {
+		// "Failing row contains (…)" repeats a whole order, a customer's
+		// name and address included, in a line meant for logs.
+		if pgErr.Detail != "" && !strings.HasPrefix(pgErr.Detail, "Failing row contains") {
 			s += "; detail: " + pgErr.Detail
 		}
 		if pgErr.Hint != "" {
 			s += "; hint: " + pgErr.Hint
+		} else if unwrittenNotNull(pgErr) {
+			s += fmt.Sprintf("; hint: foodpipe does not write column %q of %s, so every order is refused: give it a default "+
+				"(ALTER TABLE %s ALTER COLUMN %s SET DEFAULT …) or drop NOT NULL", pgErr.ColumnName, pgErr.TableName,
+				pgErr.TableName, pgErr.ColumnName)
 		} else if pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout") {
 			// Retried like an outage, but the same batch takes as long
 			// each time: say what to change.

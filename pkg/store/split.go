@@ -75,7 +75,7 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 	// NOTHING) is of another unique index, one the operator added: the
 	// row's content, like a CHECK constraint.
 	duplicate := pgErr.Code == uniqueViolation && !viaStaging
-	content := isContentError(pgErr.Code) || pgErr.Code == uniqueViolation && viaStaging
+	content := isContentError(pgErr) || pgErr.Code == uniqueViolation && viaStaging
 	if !duplicate && !content {
 		return fmt.Errorf("store orders: %s %d rows: %w", attemptName(viaStaging), hi-lo, describe(err))
 	}

@@ -295,3 +295,31 @@ func TestWriteBatchRejectsOtherUniqueViolations(t *testing.T) {
 		t.Errorf("offsets = %v, want partition 0 at 30", got)
 	}
 }
+
+// TestWriteBatchColumnAddedNotNull: a NOT NULL column without a default
+// that the operator added to orders refuses every order, whatever it
+// holds: a schema mistake, not content. The batch fails whole (nothing
+// stored, nothing rejected, offsets unmoved), the error is not retryable,
+// and it says what to change.
+func TestWriteBatchColumnAddedNotNull(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t, Options{})
+	ctx := t.Context()
+	if _, err := db.pool.Exec(ctx, `ALTER TABLE orders ADD COLUMN region text NOT NULL`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.WriteBatch(ctx, "g", genOrders(t, 41, 20), []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 20}}, nil)
+	if err == nil || IsRetryable(err) || len(res.Rejected) != 0 {
+		t.Fatalf("WriteBatch: result %+v, error %v; want a permanent error and no order rejected", res, err)
+	}
+	if msg := Describe(err); !strings.Contains(msg, `column "region"`) || !strings.Contains(msg, "SET DEFAULT") ||
+		strings.Contains(msg, "Failing row") {
+		t.Errorf("error %q: want the column named and the fix, not the order", msg)
+	}
+	if got := storedCount(t, db); got != 0 {
+		t.Errorf("stored %d rows, want none", got)
+	}
+	if got := loadOffsets(t, db, "g", "t"); len(got) != 0 {
+		t.Errorf("offsets = %v, want none stored", got)
+	}
+}
