@@ -271,7 +271,7 @@ func TestWriteBatchRejectsOtherUniqueViolations(t *testing.T) {
 	for i, o := range orders {
 		o.CustomerEmail = fmt.Sprintf("customer-%d@example.com", i)
 	}
-	orders[4].CustomerEmail = stored[0].CustomerEmail // taken by a stored order
+	orders[4].CustomerEmail = stored[0].CustomerEmail   // taken by a stored order
 	orders[12].CustomerEmail = orders[11].CustomerEmail // taken earlier in the batch
 	orders[20] = stored[1]                              // a duplicate order
 	res, err := db.WriteBatch(ctx, "g", orders, []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 30}}, nil)
