@@ -118,10 +118,13 @@ func pipelineOptions(cfg *config.Config) pipeline.Options {
 
 // consumeResult is the summary of consume, in text or JSON.
 type consumeResult struct {
-	Topic        string           `json:"topic"`
-	Group        string           `json:"group"`
-	Stored       int64            `json:"stored"`
-	Duplicates   int64            `json:"duplicates"`
+	Topic      string `json:"topic"`
+	Group      string `json:"group"`
+	Stored     int64  `json:"stored"`
+	Duplicates int64  `json:"duplicates"`
+	// Dropped counts the orders the database skipped without an error (a
+	// trigger returning NULL or a rule on orders).
+	Dropped      int64            `json:"dropped_by_database"`
 	DeadLettered map[string]int64 `json:"dead_lettered"`
 	Batches      int64            `json:"batches"`
 	// DurationSeconds is the whole run; ActiveSeconds the part from the
@@ -176,6 +179,7 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 		Group:           opts.consume.Group,
 		Stored:          stats.Stored,
 		Duplicates:      stats.Duplicates,
+		Dropped:         stats.Dropped,
 		DeadLettered:    stats.DeadLettered,
 		Batches:         stats.Batches,
 		DurationSeconds: round3(stats.Elapsed.Seconds()),
@@ -197,6 +201,9 @@ func printConsume(w io.Writer, r consumeResult) error {
 	fmt.Fprintf(tw, "topic\t%s (group %s)\n", r.Topic, r.Group)
 	fmt.Fprintf(tw, "stored\t%d orders\n", r.Stored)
 	fmt.Fprintf(tw, "duplicates\t%d (order_id already stored: skipped)\n", r.Duplicates)
+	if r.Dropped > 0 {
+		fmt.Fprintf(tw, "dropped\t%d by the database without an error (a trigger or rule on orders): not stored, not dead-lettered\n", r.Dropped)
+	}
 	fmt.Fprintf(tw, "dead-lettered\t%d", dead)
 	for _, c := range slices.Sorted(maps.Keys(r.DeadLettered)) {
 		fmt.Fprintf(tw, "  %s: %d", c, r.DeadLettered[c])
@@ -204,7 +211,7 @@ func printConsume(w io.Writer, r consumeResult) error {
 	fmt.Fprintln(tw)
 	avg := 0.0
 	if r.Batches > 0 {
-		avg = float64(r.Stored+r.Duplicates+dead) / float64(r.Batches)
+		avg = float64(r.Stored+r.Duplicates+r.Dropped+dead) / float64(r.Batches)
 	}
 	fmt.Fprintf(tw, "batches\t%d transactions (%.1f records each on average)\n", r.Batches, avg)
 	fmt.Fprintf(tw, "duration\t%s\n", time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))

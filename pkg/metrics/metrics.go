@@ -32,6 +32,7 @@ type Metrics struct {
 	consumed      prometheus.Counter
 	stored        prometheus.Counter
 	duplicates    prometheus.Counter
+	dropped       prometheus.Counter
 	deadLetters   *prometheus.CounterVec
 	transactions  prometheus.Counter
 	batchRecords  prometheus.Histogram
@@ -60,6 +61,8 @@ func New() *Metrics {
 		stored:   f.counter("rows_stored_total", "Orders inserted into PostgreSQL."),
 		duplicates: f.counter("duplicates_skipped_total",
 			"Orders not inserted because their order_id was already stored."),
+		dropped: f.counter("rows_dropped_by_database_total",
+			"Orders PostgreSQL skipped without an error: a trigger returning NULL or a rule on orders."),
 		deadLetters: f.counterVec("dead_letters_total", "Records sent to the dead-letter topic, by class.", "class"),
 		transactions: f.counter("transactions_total",
 			"Database transactions committed, each with its batch's rows and offsets."),
@@ -124,6 +127,7 @@ func (m *Metrics) Consumed(records int) { m.consumed.Add(float64(records)) }
 func (m *Metrics) Committed(c pipeline.Commit) {
 	m.stored.Add(float64(c.Inserted))
 	m.duplicates.Add(float64(c.Duplicates))
+	m.dropped.Add(float64(c.Dropped))
 	for class, n := range c.DeadLetters {
 		m.deadLetters.WithLabelValues(class).Add(float64(n))
 	}

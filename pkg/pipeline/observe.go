@@ -32,6 +32,7 @@ type Observer interface {
 type Commit struct {
 	Inserted    int            // rows stored
 	Duplicates  int            // orders skipped: their order_id was stored
+	Dropped     int            // orders the database skipped without an error (a trigger or rule)
 	DeadLetters map[string]int // by class
 	Records     int            // records the batch covered, dead letters included
 	Polled      []time.Time    // when each order's record was polled from the client, parallel to Orders

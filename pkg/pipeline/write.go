@@ -336,6 +336,7 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	}
 	c.stats.Stored += int64(res.Inserted)
 	c.stats.Duplicates += int64(res.Duplicates)
+	c.stats.Dropped += int64(res.Dropped)
 	c.stats.Batches++
 	c.stats.LastCommit = time.Since(c.start)
 	c.mu.Unlock()
@@ -345,6 +346,10 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	// previous one.
 	c.log.Debug("batch stored", "inserted", res.Inserted, "duplicates", res.Duplicates,
 		"dead_lettered", len(w.dead)+len(w.rejected), "offsets", w.offsets)
+	if res.Dropped > 0 {
+		c.log.Warn("orders dropped by the database without an error (a trigger returning NULL or a rule on orders): "+
+			"not stored, not dead-lettered", "dropped", res.Dropped, "offsets", w.offsets)
+	}
 	c.pause(PauseAfterCommit)
 	c.reader.Commit(c.bg, commit)
 }
@@ -368,6 +373,6 @@ func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string
 			}
 		}
 	}
-	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, DeadLetters: dead,
+	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, Dropped: res.Dropped, DeadLetters: dead,
 		Records: len(w.orders) + len(w.dead), Polled: polled, Took: w.took, At: w.at, Orders: orders})
 }

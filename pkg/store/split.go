@@ -57,7 +57,17 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 	n, err := w.attempt(ctx, lo, hi, viaStaging)
 	if err == nil {
 		w.res.Inserted += int(n)
-		w.res.Duplicates += hi - lo - int(n)
+		if skipped := hi - lo - int(n); skipped > 0 {
+			dropped, err := w.dropped(ctx, lo, hi)
+			if err != nil {
+				return err
+			}
+			// A trigger that rewrites order_id leaves the original missing
+			// though its row was stored.
+			dropped = min(dropped, skipped)
+			w.res.Dropped += dropped
+			w.res.Duplicates += skipped - dropped
+		}
 		if lo == 0 && hi == len(w.orders) {
 			return nil // the whole batch in one go: the commit releases it
 		}
@@ -118,6 +128,22 @@ func (w *batchWriter) attempt(ctx context.Context, lo, hi int, viaStaging bool) 
 	}
 	tag, err := w.tx.Exec(ctx, moveFromStagingSQL)
 	return tag.RowsAffected(), err
+}
+
+// dropped counts the orders of orders[lo:hi] that an attempt skipped
+// without storing them or finding them stored: a COPY skips no duplicate
+// (it fails on one), so what it skipped a trigger or rule dropped; the
+// staging path skips duplicates too, told apart by looking them up.
+func (w *batchWriter) dropped(ctx context.Context, lo, hi int) (int, error) {
+	ids := make([]string, hi-lo)
+	for i, o := range w.orders[lo:hi] {
+		ids[i] = o.OrderID
+	}
+	var n int
+	if err := w.tx.QueryRow(ctx, countMissingSQL, ids).Scan(&n); err != nil {
+		return 0, fmt.Errorf("store orders: count dropped rows: %w", describe(err))
+	}
+	return n, nil
 }
 
 func attemptName(viaStaging bool) string {

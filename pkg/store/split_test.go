@@ -323,3 +323,47 @@ func TestWriteBatchColumnAddedNotNull(t *testing.T) {
 		t.Errorf("offsets = %v, want none stored", got)
 	}
 }
+
+// TestWriteBatchCountsRowsATriggerDropped: a BEFORE INSERT trigger that
+// returns NULL makes PostgreSQL skip a row without an error. Such orders
+// are counted as Dropped — neither stored nor duplicates — on the COPY
+// path and on the staging path (a batch with a duplicate), so that the
+// counts add up to the batch and say where each order went.
+func TestWriteBatchCountsRowsATriggerDropped(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t, Options{})
+	ctx := t.Context()
+	stored := genOrders(t, 51, 1)
+	if _, err := db.WriteBatch(ctx, "g", stored, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.pool.Exec(ctx, `
+CREATE FUNCTION drop_test_orders() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.customer_name = 'Test Customer' THEN RETURN NULL; END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER drop_test_orders BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION drop_test_orders();`); err != nil {
+		t.Fatal(err)
+	}
+	for _, withDuplicate := range []bool{false, true} {
+		orders := genOrders(t, 52+map[bool]uint64{false: 0, true: 1}[withDuplicate], 30)
+		orders[5].CustomerName, orders[6].CustomerName = "Test Customer", "Test Customer"
+		wantDup := 0
+		if withDuplicate {
+			orders[20], wantDup = stored[0], 1
+		}
+		before := storedCount(t, db)
+		res, err := db.WriteBatch(ctx, "g", orders, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Dropped != 2 || res.Duplicates != wantDup || res.Inserted != 28-wantDup || len(res.Rejected) != 0 {
+			t.Errorf("with a duplicate %v: result %+v, want 2 dropped, %d duplicates, %d inserted", withDuplicate, res,
+				wantDup, 28-wantDup)
+		}
+		if got := storedCount(t, db) - before; got != int64(res.Inserted) {
+			t.Errorf("with a duplicate %v: %d rows more, %d inserted", withDuplicate, got, res.Inserted)
+		}
+	}
+}

@@ -11,13 +11,17 @@ import (
 )
 
 // WriteResult says what WriteBatch did with each order of the batch:
-// Inserted + Duplicates + len(Rejected) == len(orders).
+// Inserted + Duplicates + Dropped + len(Rejected) == len(orders).
 type WriteResult struct {
 	// Inserted counts the rows stored by this batch.
 	Inserted int
 	// Duplicates counts the orders skipped because their order_id was
 	// already stored, or appears earlier in the same batch.
 	Duplicates int
+	// Dropped counts the orders PostgreSQL skipped without an error and
+	// without storing them: a BEFORE INSERT trigger returning NULL or a
+	// rule on orders that the operator added. Not stored, not rejected.
+	Dropped int
 	// Rejected lists, by ascending Index, the orders PostgreSQL refused for
 	// their content. They are not stored. Their offsets are passed by the
 	// same commit, so the caller dead-letters them (error class "store") in
@@ -63,6 +67,11 @@ const (
 	moveFromStagingSQL = "WITH moved AS (DELETE FROM " + stagingTable + " RETURNING " + orderColumns + ")\n" +
 		"INSERT INTO orders (" + orderColumns + ") SELECT " + orderColumns + " FROM moved\n" +
 		"ON CONFLICT (order_id) DO NOTHING"
+	// countMissingSQL counts the order_ids of an attempt that orders does
+	// not hold after it: the rows a trigger or rule dropped. A statement of
+	// its own, so that its snapshot sees a concurrent writer's commit that
+	// ON CONFLICT waited for.
+	countMissingSQL = "SELECT count(*) FROM unnest($1::text[]) AS b(id) WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = b.id)"
 
 	savepointSQL = "SAVEPOINT foodpipe_rows"
 	releaseSQL   = "RELEASE SAVEPOINT foodpipe_rows"
@@ -91,9 +100,12 @@ const (
 // batch wins). Orders PostgreSQL refuses for their content — class 22 data
 // exceptions (a value too long or out of range, invalid JSON or UTF-8, a
 // NUL, a time out of range), class 23 integrity violations other than
-// unique violations (the total_amount check, NOT NULL) and program limits
-// on a value (class 54) — are isolated and reported in Rejected, not
-// stored; the rest of the batch and the offsets still commit. Any other
+// order_id's (the total_amount check, a constraint or unique index the
+// operator added), program limits on a value (class 54) and an operator's
+// trigger raising an exception (P0001, P0004) — are isolated and reported
+// in Rejected, not stored; the rest of the batch and the offsets still
+// commit. Orders a trigger or rule skipped without an error are counted as
+// Dropped. Any other
 // error rolls the whole transaction back and is returned wrapped as "store
 // orders: …": use IsRetryable to tell a database that is unavailable (retry
 // the batch with backoff) from a bug. After a retryable error the outcome
