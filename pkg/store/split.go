@@ -22,10 +22,11 @@ import (
 // hits an order_id that exists (unique violation), the savepoint is rolled
 // back and the rows go through the slow path: COPY into a temporary staging
 // table, then INSERT … SELECT … ON CONFLICT (order_id) DO NOTHING. If either
-// path hits a content error (a unique index other than order_id's counts), the range is rolled back and split — around
-// the row the server named in its error context when it did (COPY reports
-// "line N"), else in halves — and each part is tried again in its own
-// savepoint, until the refused rows stand alone and are rejected. Every
+// path hits a content error (a unique index other than order_id's counts),
+// the range is rolled back and split — around the row the server named in
+// its error context when it did (COPY reports "line N"), else in halves —
+// and each part is tried again in its own savepoint, until the refused
+// rows stand alone and are rejected. Every
 // attempt is verified by the server, so the split points are only a guess
 // that saves attempts, never a reason to reject a row.
 type batchWriter struct {
@@ -58,15 +59,22 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 	if err == nil {
 		w.res.Inserted += int(n)
 		if skipped := hi - lo - int(n); skipped > 0 {
-			dropped, err := w.dropped(ctx, lo, hi)
+			missing, err := w.missing(ctx, lo, hi)
 			if err != nil {
 				return err
 			}
 			// A trigger that rewrites order_id leaves the original missing
 			// though its row was stored.
-			dropped = min(dropped, skipped)
-			w.res.Dropped += dropped
-			w.res.Duplicates += skipped - dropped
+			missing = min(missing, skipped)
+			w.res.Dropped += missing
+			if viaStaging {
+				w.res.Duplicates += skipped - missing
+			} else {
+				// A COPY fails on a duplicate rather than skip it: a row
+				// it skipped that orders holds was stored by a trigger,
+				// in a table that inherits from orders, say.
+				w.res.Inserted += skipped - missing
+			}
 		}
 		if lo == 0 && hi == len(w.orders) {
 			return nil // the whole batch in one go: the commit releases it
@@ -130,11 +138,10 @@ func (w *batchWriter) attempt(ctx context.Context, lo, hi int, viaStaging bool) 
 	return tag.RowsAffected(), err
 }
 
-// dropped counts the orders of orders[lo:hi] that an attempt skipped
-// without storing them or finding them stored: a COPY skips no duplicate
-// (it fails on one), so what it skipped a trigger or rule dropped; the
-// staging path skips duplicates too, told apart by looking them up.
-func (w *batchWriter) dropped(ctx context.Context, lo, hi int) (int, error) {
+// missing counts the orders of orders[lo:hi] that orders does not hold
+// after an attempt that skipped some: a trigger (or, on the staging path,
+// a rule) dropped them.
+func (w *batchWriter) missing(ctx context.Context, lo, hi int) (int, error) {
 	ids := make([]string, hi-lo)
 	for i, o := range w.orders[lo:hi] {
 		ids[i] = o.OrderID
