@@ -290,6 +290,11 @@ func TestRedaction(t *testing.T) {
 		{"host=db sslpassword=keypass", []string{"keypass"}, "host=db"},
 		{"host=db password='unterminated secret", []string{"unterminated", "secret"}, ""},
 		{"postgres://app:%zz@db/orders", []string{"%zz"}, ""},
+		// URLs of other drivers, refused later, but shown by config show
+		// and in the refusal.
+		{"jdbc:postgresql://db:5432/orders?user=app&password=hunter2", []string{"hunter2"}, "db:5432/orders"},
+		{"postgresql+psycopg2://app:hunter2@db:5432/orders", []string{"hunter2"}, "@db:5432/orders"},
+		{"mysql://app:hunter2@db/orders", []string{"hunter2"}, "@db/orders"},
 	}
 	for _, tt := range tests {
 		got := RedactDSN(tt.in)

@@ -10,13 +10,13 @@ const redacted = "[redacted]"
 // secretDSNKeys are the connection settings whose values are never shown.
 var secretDSNKeys = map[string]bool{"password": true, "sslpassword": true}
 
-// RedactDSN hides the passwords of a PostgreSQL URL
+// RedactDSN hides the passwords of a URL
 // (postgres://user:secret@host/db?sslpassword=…) or key=value DSN
 // (password=secret, password='a secret', password=a\ secret). The key=value
 // form is tokenised the way libpq reads it, so no part of a quoted or
 // escaped value survives. A string that cannot be read is hidden whole.
 func RedactDSN(dsn string) string {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if isURL(dsn) {
 		return redactURL(dsn)
 	}
 	pairs, ok := dsnPairs(dsn)
@@ -40,7 +40,7 @@ func RedactDSN(dsn string) string {
 // DSN, unescaped, so that messages from elsewhere can be scrubbed of them.
 func DSNSecrets(dsn string) []string {
 	var out []string
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+	if isURL(dsn) {
 		u, err := url.Parse(dsn)
 		if err != nil {
 			return nil
@@ -63,6 +63,11 @@ func DSNSecrets(dsn string) []string {
 	}
 	return out
 }
+
+// isURL reports whether dsn is a URL, PostgreSQL's or another driver's
+// (jdbc:postgresql://…?password=…, postgresql+psycopg2://user:secret@…):
+// those are refused later, but their passwords are hidden as a URL's.
+func isURL(dsn string) bool { return strings.Contains(dsn, "://") }
 
 func redactURL(dsn string) string {
 	u, err := url.Parse(dsn)
