@@ -54,6 +54,9 @@ type Options struct {
 // ParseConfig turns the configured URL or DSN (plus PG* variables) into a
 // pool configuration.
 func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
+	if reason := foreignURL(cfg.DatabaseURL); reason != "" {
+		return nil, badURL(cfg.DatabaseURL, errors.New(reason))
+	}
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
 	if err != nil {
 		return nil, badURL(cfg.DatabaseURL, err)
@@ -74,6 +77,37 @@ func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
 	// start-up timeout instead of the OS's minutes-long TCP timeout.
 	pc.ConnConfig.ConnectTimeout = cfg.ConnectTimeout
 	return pc, nil
+}
+
+// wantURL says what a database-url looks like.
+const wantURL = "want postgres://user:password@host:port/dbname or key=value pairs (host=… port=… dbname=…)"
+
+// foreignURL tells why dsn is a database URL written for another driver
+// or no URL at all, or returns "". pgx would take such a string for
+// key=value pairs: it fails to parse with a puzzling reason, or (a JDBC
+// URL) parses into nothing and connects to the local socket.
+func foreignURL(dsn string) string {
+	dsn = strings.TrimSpace(dsn)
+	if dsn == "" {
+		return ""
+	}
+	if strings.HasPrefix(strings.ToLower(dsn), "jdbc:") {
+		return "a JDBC URL: drop jdbc: and put user and password before the host; " + wantURL
+	}
+	scheme, _, isURL := strings.Cut(dsn, "://")
+	switch scheme = strings.ToLower(scheme); {
+	case isURL && (scheme == "postgres" || scheme == "postgresql"):
+		return ""
+	case isURL && (strings.HasPrefix(scheme, "postgresql+") || strings.HasPrefix(scheme, "postgres+")):
+		return fmt.Sprintf("a SQLAlchemy URL (%s://): drop the +driver; %s", scheme, wantURL)
+	case isURL:
+		return fmt.Sprintf("scheme %q is not PostgreSQL's; %s", scheme, wantURL)
+	case strings.Contains(dsn, "="):
+		return "" // key=value pairs: pgx says what is wrong with them
+	case strings.Contains(dsn, ":"):
+		return "host:port is not a URL; " + wantURL
+	}
+	return "not a URL nor key=value pairs; " + wantURL
 }
 
 // badURL reports a database-url that does not parse, in one line that

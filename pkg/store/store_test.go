@@ -45,6 +45,39 @@ func TestParseConfigNeverShowsThePassword(t *testing.T) {
 	}
 }
 
+// TestParseConfigForeignURLs: database URLs written for other drivers —
+// JDBC, SQLAlchemy, a URL of another scheme, a bare host:port — are refused
+// in one line that says what foodpipe wants, never connecting somewhere
+// else (a JDBC URL used to parse as key=value pairs and connect to the
+// local socket) and never showing the password.
+func TestParseConfigForeignURLs(t *testing.T) {
+	tests := []struct{ dsn, want string }{
+		{"jdbc:postgresql://db:5432/orders?user=app&password=hunter2", "a JDBC URL"},
+		{"postgresql+psycopg2://app:hunter2@db:5432/orders", "a SQLAlchemy URL"},
+		{"postgresql+asyncpg://app:hunter2@db/orders", "a SQLAlchemy URL"},
+		{"mysql://app:hunter2@db/orders", `scheme "mysql"`},
+		{"db:5432", "host:port"},
+		{"localhost", "not a URL"},
+	}
+	for _, tt := range tests {
+		_, err := ParseConfig(config.Postgres{DatabaseURL: tt.dsn}, Options{})
+		if !errors.Is(err, ErrBadURL) {
+			t.Errorf("%s: err = %v, want ErrBadURL", tt.dsn, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, tt.want) || !strings.Contains(msg, "postgres://") || strings.Contains(msg, "hunter2") ||
+			strings.Contains(msg, "\n") {
+			t.Errorf("%s: error %q: want one line saying %q and what foodpipe wants, without the password", tt.dsn, msg, tt.want)
+		}
+	}
+	for _, ok := range []string{"postgres://app:pw@db/orders", "postgresql://db/orders", "host=db dbname=orders", ""} {
+		if _, err := ParseConfig(config.Postgres{DatabaseURL: ok}, Options{}); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+}
+
 // TestDescribeCertificateFailure checks that a server certificate the client
 // cannot verify is named as such, in one line, however deep pgconn wraps it.
 func TestDescribeCertificateFailure(t *testing.T) {
