@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -214,11 +215,19 @@ func schemaExists(t *testing.T, dsn, schema string) bool {
 // TestDemoKeepHoldsUntilCtrlC: with --keep the demo prints its summary and
 // how to reach its services, keeps them up (the rows can be read), and
 // stops at the first SIGINT with exit 0; on a server of the user's, its
-// schema stays.
+// schema stays. The password of the user's URL is printed nowhere, not in
+// the summary's explore section nor in the psql command (the test bed
+// trusts local connections, so any password connects).
 func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.DatabaseURL(t)
-	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", dsn, "--keep",
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secret = "demo-secret-4711"
+	u.User = url.UserPassword(u.User.Username(), secret)
+	c := command(t, t.Context(), nil, "demo", "--duration", "3s", "--rate", "100", "--database-url", u.String(), "--keep",
 		"--metrics-addr", "127.0.0.1:0", "--output", "json")
 	// The summary's closing brace: stdout and stderr are copied by
 	// goroutines of their own, so the line on stderr does not say stdout
@@ -244,6 +253,9 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	})
 	if !strings.Contains(stderr.String(), "psql '") || !strings.Contains(stderr.String(), s.Explore.Schema) {
 		t.Errorf("no psql command for schema %s on stderr:\n%s", s.Explore.Schema, stderr.String())
+	}
+	if strings.Contains(stdout.String(), secret) || strings.Contains(stderr.String(), secret) {
+		t.Errorf("the password of --database-url is printed:\n%s\n%s", stdout.String(), stderr.String())
 	}
 	if got := countIn(t, dsn, s.Explore.Schema); got != s.Rows || got == 0 {
 		t.Errorf("the kept schema holds %d orders, the summary says %d", got, s.Rows)

@@ -408,3 +408,22 @@ func TestSecretsInAReadableFile(t *testing.T) {
 		}
 	}
 }
+
+// TestWithoutPasswords: the passwords go, keyword and all, whatever their
+// quoting; everything else stays as written.
+func TestWithoutPasswords(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", "postgres://app@db:5432/orders?sslmode=disable"},
+		{"postgres://db/orders?password=hunter2", "postgres://db/orders"},
+		{"postgres://app@db/orders", "postgres://app@db/orders"},
+		{"host=db password=hunter2 dbname=orders", "host=db dbname=orders"},
+		{"host=db password = 'hunter 2' application_name='a  b'", "host=db application_name='a  b'"},
+		{`password=First\ Second host=db sslpassword=k`, "host=db"},
+		{"host=db password='unterminated secret", redacted},
+	}
+	for _, tt := range tests {
+		if got := WithoutPasswords(tt.in); got != tt.want {
+			t.Errorf("WithoutPasswords(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

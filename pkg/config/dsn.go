@@ -64,6 +64,45 @@ func DSNSecrets(dsn string) []string {
 	return out
 }
 
+// WithoutPasswords returns dsn with its passwords removed — not replaced:
+// a client given the result asks for the password or reads PGPASSWORD or
+// ~/.pgpass, as psql does. A string that cannot be read is hidden whole.
+func WithoutPasswords(dsn string) string {
+	if isURL(dsn) {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return redacted
+		}
+		if _, has := u.User.Password(); has {
+			u.User = url.User(u.User.Username())
+		}
+		q := u.Query()
+		for k := range q {
+			if secretDSNKeys[strings.ToLower(k)] {
+				q.Del(k)
+				u.RawQuery = q.Encode()
+			}
+		}
+		return u.String()
+	}
+	pairs, ok := dsnPairs(dsn)
+	if !ok {
+		return redacted
+	}
+	var b strings.Builder
+	last := 0
+	for _, p := range pairs {
+		if secretDSNKeys[strings.ToLower(p.key)] {
+			// From the keyword on, so that it and its "=" go too.
+			b.WriteString(dsn[last:p.keyStart])
+			for last = p.end; last < len(dsn) && isSpace(dsn[last]); last++ {
+			}
+		}
+	}
+	b.WriteString(dsn[last:])
+	return strings.TrimSpace(b.String())
+}
+
 // isURL reports whether dsn is a URL, PostgreSQL's or another driver's
 // (jdbc:postgresql://…?password=…, postgresql+psycopg2://user:secret@…):
 // those are refused later, but their passwords are hidden as a URL's.
@@ -93,10 +132,12 @@ func redactURL(dsn string) string {
 }
 
 // dsnPair is one keyword = value setting of a key=value DSN; start and end
-// delimit the value as written (quotes and escapes included).
+// delimit the value as written (quotes and escapes included), keyStart is
+// where the keyword starts.
 type dsnPair struct {
 	key, value string
 	start, end int
+	keyStart   int
 }
 
 // dsnPairs tokenises a libpq key=value connection string: settings are
@@ -140,7 +181,7 @@ func dsnPairs(s string) (pairs []dsnPair, ok bool) {
 				i++
 			}
 			if i == len(s) {
-				return append(pairs, dsnPair{key, v.String(), start, i}), false // unterminated quote
+				return append(pairs, dsnPair{key, v.String(), start, i, k}), false // unterminated quote
 			}
 			i++ // closing quote
 		} else {
@@ -152,7 +193,7 @@ func dsnPairs(s string) (pairs []dsnPair, ok bool) {
 				i++
 			}
 		}
-		pairs = append(pairs, dsnPair{key, v.String(), start, i})
+		pairs = append(pairs, dsnPair{key, v.String(), start, i, k})
 	}
 }
 

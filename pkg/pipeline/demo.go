@@ -151,7 +151,10 @@ type DemoResult struct {
 	RevenueByHour []store.HourRevenue `json:"revenue_by_hour"`
 }
 
-// Explore is how to look at the demo's services yourself.
+// Explore is how to look at the demo's services yourself. DatabaseURL
+// carries the embedded server's password (the demo's own, for a server on
+// 127.0.0.1 that lives as long as the demo) but never the password of a
+// server of the user's.
 type Explore struct {
 	Brokers     []string `json:"brokers"`
 	Topic       string   `json:"topic"`
@@ -274,6 +277,11 @@ func (d *Demo) setUp(ctx context.Context) error {
 		d.opts.Observer.WatchPool(d.db.PoolStats)
 	}
 	d.res.Explore.DatabaseURL, d.res.Explore.Schema = pg.DatabaseURL, schema
+	if schema != "" {
+		// The user's server: its password is theirs, not the demo's to
+		// print; psql asks for it or reads PGPASSWORD or ~/.pgpass.
+		d.res.Explore.DatabaseURL = config.WithoutPasswords(pg.DatabaseURL)
+	}
 	_, err = d.db.Migrate(ctx, d.opts.Migrations)
 	return err
 }
