@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	}
 	p.produce(2000, "--customers", "20")
 	perCustomer := map[string]int64{}
+	droppedIDs := map[string]bool{}
 	var total int64
 	for _, r := range testenv.Records(t, p.topic) {
 		var o order.Order
@@ -46,6 +48,9 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 		}
 		perCustomer[o.CustomerID]++
 		total++
+		if o.CustomerID == "CUST-00001" {
+			droppedIDs[o.OrderID] = true
+		}
 	}
 	dropped, blocked, second := perCustomer["CUST-00001"], perCustomer["CUST-00002"], perCustomer["CUST-00003"]-1
 	if dropped == 0 || blocked == 0 || second < 1 {
@@ -57,9 +62,11 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	p.waitCaughtUp(conn, 2*time.Minute, c)
 	m := scrape(t, base)
 	s := c.stop(t)
-	if m["foodpipe_rows_dropped_by_database_total"] != float64(dropped) || m["foodpipe_rows_stored_total"] != float64(s.Stored) {
-		t.Errorf("metrics: %v dropped, %v stored; want %d dropped, %d stored", m["foodpipe_rows_dropped_by_database_total"],
-			m["foodpipe_rows_stored_total"], dropped, s.Stored)
+	if m["foodpipe_rows_dropped_by_database_total"] != float64(dropped) || m["foodpipe_rows_stored_total"] != float64(s.Stored) ||
+		m["foodpipe_end_to_end_latency_seconds"] != float64(s.Stored) {
+		t.Errorf("metrics: %v dropped, %v stored, %v latencies; want %d dropped, %d stored and as many latencies",
+			m["foodpipe_rows_dropped_by_database_total"], m["foodpipe_rows_stored_total"],
+			m["foodpipe_end_to_end_latency_seconds"], dropped, s.Stored)
 	}
 	if want := total - dropped - blocked - second; s.Stored != want || s.Dropped != dropped ||
 		s.DeadLettered["store"] != blocked+second || s.Duplicates != 0 {
@@ -85,8 +92,29 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	if reasons["trigger"] != blocked || reasons["index"] != second {
 		t.Errorf("dead letters by cause %v, want %d by the trigger, %d by the index", reasons, blocked, second)
 	}
-	if !strings.Contains(c.stderr.String(), "orders dropped by the database without an error") {
-		t.Errorf("no warning about the dropped orders:\n%s", c.stderr.String())
+	// Each warning names the dropped orders (up to ten a batch).
+	warned := 0
+	for _, l := range strings.Split(c.stderr.String(), "\n") {
+		var line struct {
+			Msg      string   `json:"msg"`
+			Dropped  int      `json:"dropped"`
+			OrderIDs []string `json:"order_ids"`
+		}
+		if json.Unmarshal([]byte(l), &line) != nil || !strings.HasPrefix(line.Msg, "orders dropped by the database") {
+			continue
+		}
+		warned += line.Dropped
+		if len(line.OrderIDs) != min(line.Dropped, 10) {
+			t.Errorf("warning %s: want the dropped orders' ids", l)
+		}
+		for _, id := range line.OrderIDs {
+			if !droppedIDs[id] {
+				t.Errorf("warning names order %s, which the trigger does not drop", id)
+			}
+		}
+	}
+	if warned != int(dropped) {
+		t.Errorf("warnings count %d dropped orders, want %d", warned, dropped)
 	}
 	p.checkStoredAtEnd(conn)
 }

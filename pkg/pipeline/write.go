@@ -336,7 +336,7 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	}
 	c.stats.Stored += int64(res.Inserted)
 	c.stats.Duplicates += int64(res.Duplicates)
-	c.stats.Dropped += int64(res.Dropped)
+	c.stats.Dropped += int64(len(res.Dropped))
 	c.stats.Batches++
 	c.stats.LastCommit = time.Since(c.start)
 	c.mu.Unlock()
@@ -346,9 +346,13 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 	// previous one.
 	c.log.Debug("batch stored", "inserted", res.Inserted, "duplicates", res.Duplicates,
 		"dead_lettered", len(w.dead)+len(w.rejected), "offsets", w.offsets)
-	if res.Dropped > 0 {
+	if len(res.Dropped) > 0 {
+		ids := make([]string, 0, min(len(res.Dropped), 10))
+		for _, i := range res.Dropped[:cap(ids)] {
+			ids = append(ids, w.orders[i].OrderID)
+		}
 		c.log.Warn("orders dropped by the database without an error (a trigger returning NULL or a rule on orders): "+
-			"not stored, not dead-lettered", "dropped", res.Dropped, "offsets", w.offsets)
+			"not stored, not dead-lettered", "dropped", len(res.Dropped), "order_ids", ids, "offsets", w.offsets)
 	}
 	c.pause(PauseAfterCommit)
 	c.reader.Commit(c.bg, commit)
@@ -358,11 +362,14 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 // dead letters by class.
 func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string]int) {
 	orders, polled := w.orders, w.polled
-	if len(res.Rejected) > 0 {
-		// Refused orders were not stored: they have no latency.
-		refused := make(map[int]bool, len(res.Rejected))
+	if len(res.Rejected)+len(res.Dropped) > 0 {
+		// Refused and dropped orders were not stored: they have no latency.
+		refused := make(map[int]bool, len(res.Rejected)+len(res.Dropped))
 		for _, r := range res.Rejected {
 			refused[r.Index] = true
+		}
+		for _, i := range res.Dropped {
+			refused[i] = true
 		}
 		orders = make([]*order.Order, 0, len(w.orders))
 		polled = make([]time.Time, 0, len(w.orders))
@@ -373,6 +380,6 @@ func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string
 			}
 		}
 	}
-	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, Dropped: res.Dropped, DeadLetters: dead,
+	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, Dropped: len(res.Dropped), DeadLetters: dead,
 		Records: len(w.orders) + len(w.dead), Polled: polled, Took: w.took, At: w.at, Orders: orders})
 }

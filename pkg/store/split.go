@@ -65,15 +65,15 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 			}
 			// A trigger that rewrites order_id leaves the original missing
 			// though its row was stored.
-			missing = min(missing, skipped)
-			w.res.Dropped += missing
+			missing = missing[:min(len(missing), skipped)]
+			w.res.Dropped = append(w.res.Dropped, missing...)
 			if viaStaging {
-				w.res.Duplicates += skipped - missing
+				w.res.Duplicates += skipped - len(missing)
 			} else {
 				// A COPY fails on a duplicate rather than skip it: a row
 				// it skipped that orders holds was stored by a trigger,
 				// in a table that inherits from orders, say.
-				w.res.Inserted += skipped - missing
+				w.res.Inserted += skipped - len(missing)
 			}
 		}
 		if lo == 0 && hi == len(w.orders) {
@@ -138,19 +138,27 @@ func (w *batchWriter) attempt(ctx context.Context, lo, hi int, viaStaging bool) 
 	return tag.RowsAffected(), err
 }
 
-// missing counts the orders of orders[lo:hi] that orders does not hold
-// after an attempt that skipped some: a trigger (or, on the staging path,
-// a rule) dropped them.
-func (w *batchWriter) missing(ctx context.Context, lo, hi int) (int, error) {
+// missing lists, by index in w.orders, the orders of orders[lo:hi] that
+// orders does not hold after an attempt that skipped some: a trigger (or,
+// on the staging path, a rule) dropped them.
+func (w *batchWriter) missing(ctx context.Context, lo, hi int) ([]int, error) {
 	ids := make([]string, hi-lo)
 	for i, o := range w.orders[lo:hi] {
 		ids[i] = o.OrderID
 	}
-	var n int
-	if err := w.tx.QueryRow(ctx, countMissingSQL, ids).Scan(&n); err != nil {
-		return 0, fmt.Errorf("store orders: count dropped rows: %w", describe(err))
+	rows, err := w.tx.Query(ctx, missingSQL, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store orders: find dropped rows: %w", describe(err))
 	}
-	return n, nil
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (int, error) {
+		var i int64
+		err := r.Scan(&i)
+		return lo + int(i) - 1, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store orders: find dropped rows: %w", describe(err))
+	}
+	return out, nil
 }
 
 func attemptName(viaStaging bool) string {

@@ -11,17 +11,18 @@ import (
 )
 
 // WriteResult says what WriteBatch did with each order of the batch:
-// Inserted + Duplicates + Dropped + len(Rejected) == len(orders).
+// Inserted + Duplicates + len(Dropped) + len(Rejected) == len(orders).
 type WriteResult struct {
 	// Inserted counts the rows stored by this batch.
 	Inserted int
 	// Duplicates counts the orders skipped because their order_id was
 	// already stored, or appears earlier in the same batch.
 	Duplicates int
-	// Dropped counts the orders PostgreSQL skipped without an error and
-	// without storing them: a BEFORE INSERT trigger returning NULL or a
-	// rule on orders that the operator added. Not stored, not rejected.
-	Dropped int
+	// Dropped lists, by ascending index in orders, the orders PostgreSQL
+	// skipped without an error and without storing them: a BEFORE INSERT
+	// trigger returning NULL or a rule on orders that the operator added.
+	// Not stored, not rejected.
+	Dropped []int
 	// Rejected lists, by ascending Index, the orders PostgreSQL refused for
 	// their content. They are not stored. Their offsets are passed by the
 	// same commit, so the caller dead-letters them (error class "store") in
@@ -67,11 +68,12 @@ const (
 	moveFromStagingSQL = "WITH moved AS (DELETE FROM " + stagingTable + " RETURNING " + orderColumns + ")\n" +
 		"INSERT INTO orders (" + orderColumns + ") SELECT " + orderColumns + " FROM moved\n" +
 		"ON CONFLICT (order_id) DO NOTHING"
-	// countMissingSQL counts the order_ids of an attempt that orders does
+	// missingSQL lists (1-based) the order_ids of an attempt that orders does
 	// not hold after it: the rows a trigger or rule dropped. A statement of
 	// its own, so that its snapshot sees a concurrent writer's commit that
 	// ON CONFLICT waited for.
-	countMissingSQL = "SELECT count(*) FROM unnest($1::text[]) AS b(id) WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = b.id)"
+	missingSQL = "SELECT b.i FROM unnest($1::text[]) WITH ORDINALITY AS b(id, i)\n" +
+		"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = b.id) ORDER BY b.i"
 
 	savepointSQL = "SAVEPOINT foodpipe_rows"
 	releaseSQL   = "RELEASE SAVEPOINT foodpipe_rows"
