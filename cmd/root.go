@@ -118,10 +118,6 @@ func noArgs(c *cobra.Command, args []string) error {
 	return nil
 }
 
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i] + " …"
-	}
-	return s
-}
+// oneLine prints an error of several lines (YAML's, a library's) on one,
+// whole: its cause is often on the last line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

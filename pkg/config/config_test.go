@@ -102,6 +102,11 @@ func TestLoadErrors(t *testing.T) {
 		{name: "unknown file key", file: "brokerz: [a:1]\n", wantErr: []string{`unknown key "brokerz"`, `did you mean "brokers"`}},
 		{name: "nested section is unknown", file: "kafka:\n  tls: true\n", wantErr: []string{`unknown key "kafka"`}},
 		{name: "bad yaml", file: "rate: [1\n", wantErr: []string{"config file", "line"}},
+		{name: "key twice", file: "topic: a\nrate: 5\ntopic: b\n", wantErr: []string{`key "topic" given twice`, "lines 1 and 3"}},
+		{name: "not a mapping", file: "- topic\n", wantErr: []string{"config file", "want key: value lines"}},
+		{name: "a scalar", file: "just text\n", wantErr: []string{"config file", "want key: value lines"}},
+		{name: "two documents", file: "topic: a\n---\ntopic: b\nrate: 99\n", wantErr: []string{"more than one YAML document"}},
+		{name: "an empty document first", file: "---\n---\ntopic: b\n", wantErr: []string{"more than one YAML document"}},
 		{name: "bad number from file", file: "rate: fast\n", wantErr: []string{`invalid rate "fast"`, "foodpipe.yaml", "want a number"}},
 		{name: "bad number from env", env: map[string]string{"FOODPIPE_COUNT": "ten"}, wantErr: []string{`invalid count "ten" (from FOODPIPE_COUNT): want a whole number`}},
 		{name: "duration without unit", file: "duration: 10\n", wantErr: []string{"invalid duration", "with a unit"}},
@@ -148,6 +153,36 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoadKeepsTheTextOfStrings: YAML reads 007, 0123, 1.50, 1e3 and 0x1F
+// as numbers; a string setting gets the text as written, not the number
+// (group: 007 must not become group 7, a group that starts over).
+func TestLoadKeepsTheTextOfStrings(t *testing.T) {
+	file := writeFile(t, "group: 007\ntopic: \"0123\"\ninstance-id: 0x1F\ndlq-topic: 1.50\nreplay-group: 1e3\n"+
+		"database-url: 12345678901234567890123\nrate: 0x10\npartitions: 12\n")
+	cfg, err := Load(nil, Options{File: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		key       string
+		got, want any
+	}{
+		{"group", cfg.Consume.Group, "007"},
+		{"topic (quoted)", cfg.Kafka.Topic, "0123"},
+		{"instance-id", cfg.Consume.InstanceID, "0x1F"},
+		{"dlq-topic", cfg.Kafka.DLQTopic, "1.50"},
+		{"replay-group", cfg.DLQ.ReplayGroup, "1e3"},
+		{"database-url", cfg.Postgres.DatabaseURL, "12345678901234567890123"},
+		{"rate (a number)", cfg.Generator.Rate, 16.0},
+		{"partitions (a number)", cfg.Topics.Partitions, 12},
+	}
+	for _, tt := range tests {
+		if !reflect.DeepEqual(tt.got, tt.want) {
+			t.Errorf("%s = %#v, want %#v", tt.key, tt.got, tt.want)
+		}
 	}
 }
 

@@ -1,20 +1,18 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
-	"go.yaml.in/yaml/v3"
 )
 
 // Options says where Load looks besides flags and the environment.
@@ -115,15 +113,16 @@ func readFile(v *viper.Viper, opts Options, all []field) (path string, keys map[
 		}
 	}
 
-	var m map[string]any
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil && !errors.Is(err, io.EOF) {
-		return "", nil, false, fmt.Errorf("config file %s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
-	}
 	// secrecy holds every known key: "" for a plain one (see Key.Secret).
 	secrecy := make(map[string]string, len(all))
+	text := map[string]bool{}
 	for _, f := range all {
 		secrecy[f.Name] = f.Secret
+		text[f.Name] = f.v.Kind() == reflect.String
+	}
+	m, err := decodeFile(data, text)
+	if err != nil {
+		return "", nil, false, fmt.Errorf("config file %s: %w", path, err)
 	}
 	keys = make(map[string]bool, len(m))
 	names := make([]string, 0, len(m))
