@@ -54,7 +54,7 @@ type Options struct {
 // ParseConfig turns the configured URL or DSN (plus PG* variables) into a
 // pool configuration.
 func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
-	if reason := foreignURL(cfg.DatabaseURL); reason != "" {
+	if reason := urlMistake(cfg.DatabaseURL); reason != "" {
 		return nil, badURL(cfg.DatabaseURL, errors.New(reason))
 	}
 	pc, err := pgxpool.ParseConfig(cfg.DatabaseURL)
@@ -82,11 +82,12 @@ func ParseConfig(cfg config.Postgres, opts Options) (*pgxpool.Config, error) {
 // wantURL says what a database-url looks like.
 const wantURL = "want postgres://user:password@host:port/dbname or key=value pairs (host=… port=… dbname=…)"
 
-// foreignURL tells why dsn is a database URL written for another driver
-// or no URL at all, or returns "". pgx would take such a string for
-// key=value pairs: it fails to parse with a puzzling reason, or (a JDBC
-// URL) parses into nothing and connects to the local socket.
-func foreignURL(dsn string) string {
+// urlMistake tells why dsn cannot be used as written — a URL for another
+// driver, no URL at all, an unescaped @ in the user info — or returns "".
+// pgx would take a foreign string for key=value pairs: it fails to parse
+// with a puzzling reason, or (a JDBC URL) parses into nothing and connects
+// to the local socket.
+func urlMistake(dsn string) string {
 	dsn = strings.TrimSpace(dsn)
 	if dsn == "" {
 		return ""
@@ -94,9 +95,15 @@ func foreignURL(dsn string) string {
 	if strings.HasPrefix(strings.ToLower(dsn), "jdbc:") {
 		return "a JDBC URL: drop jdbc: and put user and password before the host; " + wantURL
 	}
-	scheme, _, isURL := strings.Cut(dsn, "://")
+	scheme, rest, isURL := strings.Cut(dsn, "://")
 	switch scheme = strings.ToLower(scheme); {
 	case isURL && (scheme == "postgres" || scheme == "postgresql"):
+		// pgx splits user info from the host at the first "@", net/url at
+		// the last: an "@" of the password would become part of the host,
+		// and be printed with it.
+		if authority, _, _ := strings.Cut(rest, "/"); strings.Count(strings.SplitN(authority, "?", 2)[0], "@") > 1 {
+			return "the user name or password holds an @: write it as %40; " + wantURL
+		}
 		return ""
 	case isURL && (strings.HasPrefix(scheme, "postgresql+") || strings.HasPrefix(scheme, "postgres+")):
 		return fmt.Sprintf("a SQLAlchemy URL (%s://): drop the +driver; %s", scheme, wantURL)

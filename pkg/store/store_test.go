@@ -78,6 +78,36 @@ func TestParseConfigForeignURLs(t *testing.T) {
 	}
 }
 
+// TestParseConfigAtInPassword: an unescaped "@" in a URL's password made
+// pgx split the URL at the first "@" and take the rest of the password for
+// the host, which the "cannot reach" line then printed. Such a URL is
+// refused, saying to percent-encode it, and shows no part of the password.
+func TestParseConfigAtInPassword(t *testing.T) {
+	for _, dsn := range []string{
+		"postgres://app:S3cr@tPass@db:5432/orders",
+		"postgresql://app:a@b@c@db/orders?sslmode=disable",
+		"postgres://us@er:S3crtPass@db/orders",
+	} {
+		_, err := ParseConfig(config.Postgres{DatabaseURL: dsn}, Options{})
+		if !errors.Is(err, ErrBadURL) {
+			t.Errorf("%s: err = %v, want ErrBadURL", dsn, err)
+			continue
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "%40") {
+			t.Errorf("%s: error %q does not say to write @ as %%40", dsn, msg)
+		}
+		for _, part := range []string{"S3cr", "tPass", "@b@c"} {
+			if strings.Contains(msg, part) {
+				t.Errorf("%s: error %q shows %q", dsn, msg, part)
+			}
+		}
+	}
+	if _, err := ParseConfig(config.Postgres{DatabaseURL: "postgres://app:S3cr%40tPass@db/orders?x=a@b"}, Options{}); err != nil {
+		t.Errorf("a percent-encoded @: %v", err)
+	}
+}
+
 // TestDescribeCertificateFailure checks that a server certificate the client
 // cannot verify is named as such, in one line, however deep pgconn wraps it.
 func TestDescribeCertificateFailure(t *testing.T) {
