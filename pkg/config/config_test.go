@@ -116,6 +116,8 @@ func TestLoadErrors(t *testing.T) {
 		{name: "broker without port", env: map[string]string{"FOODPIPE_BROKERS": "localhost"}, wantErr: []string{`invalid brokers "localhost": want host:port`}},
 		{name: "broker port out of range", env: map[string]string{"FOODPIPE_BROKERS": "h:70000"}, wantErr: []string{"port must be"}},
 		{name: "bad topic", env: map[string]string{"FOODPIPE_TOPIC": "orders!"}, wantErr: []string{`invalid topic "orders!"`}},
+		{name: "derived dlq name too long", env: map[string]string{"FOODPIPE_TOPIC": strings.Repeat("a", 246)},
+			wantErr: []string{"invalid topic", "its dead-letter topic " + strings.Repeat("a", 246) + ".dlq", "249", "--dlq-topic"}},
 		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
 		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
 		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},

@@ -28,6 +28,9 @@ func (c *Config) Validate() error {
 		brokers(c.Kafka.Brokers),
 		topicName("topic", c.Kafka.Topic),
 		optional(c.Kafka.DLQTopic, func() error { return topicName("dlq-topic", c.Kafka.DLQTopic) }),
+		check(c.Kafka.DLQTopic != "" || len(c.Kafka.DLQ()) <= maxTopicName, "topic", c.Kafka.Topic,
+			fmt.Sprintf("its dead-letter topic %s would be longer than Kafka's %d characters: shorten it, or name one with dlq-topic (--dlq-topic, FOODPIPE_DLQ_TOPIC)",
+				c.Kafka.DLQ(), maxTopicName)),
 		check(c.Kafka.DLQ() != c.Kafka.Topic, "dlq-topic", c.Kafka.DLQ(), "must differ from topic"),
 		positive("kafka-timeout", c.Kafka.ConnectTimeout),
 		check(c.Kafka.KeyFile == "" || c.Kafka.CertFile != "", "kafka-key-file", c.Kafka.KeyFile, "needs kafka-cert-file too"),
@@ -162,13 +165,16 @@ func brokers(list []string) error {
 	return nil
 }
 
+// maxTopicName is the longest topic name Kafka accepts.
+const maxTopicName = 249
+
 // topicName applies Kafka's own rule for topic names.
 func topicName(key, name string) error {
 	if name == "" || name == "." || name == ".." {
 		return invalid(key, name, "not a valid topic name")
 	}
-	if len(name) > 249 {
-		return invalid(key, name, "longer than Kafka's 249 characters")
+	if len(name) > maxTopicName {
+		return invalid(key, name, fmt.Sprintf("longer than Kafka's %d characters", maxTopicName))
 	}
 	for _, r := range name {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
