@@ -118,3 +118,38 @@ func stopEnds(t *testing.T, log string) map[int32]int64 {
 	t.Fatalf("no end offsets logged:\n%s", log)
 	return nil
 }
+
+// TestConsumeOneRowBatchesKeepKafkaUpToDate: with --batch-rows 1 the
+// consumer commits thousands of transactions; Kafka's copy of the offsets
+// (for lag tools) must still end where PostgreSQL's do, and the member must
+// leave the group on its way out instead of timing out behind a queue of
+// commits to Kafka.
+func TestConsumeOneRowBatchesKeepKafkaUpToDate(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(3000)
+	c := p.startConsumer("--batch-rows", "1", "--stop-at-end")
+	if code := c.waitExit(t, 3*time.Minute); code != 0 {
+		t.Fatalf("exit %d\n%s", code, c.stderr.String())
+	}
+	conn := p.db()
+	stored, committed := p.storedOffsets(conn), kafkaCommitted(t, p)
+	end := testenv.EndOffsetsAt(t, p.brokers, p.topic)
+	for part, e := range end {
+		if stored[part] != e || committed[part] != e {
+			t.Errorf("partition %d: end %d, stored in PostgreSQL %d, committed to Kafka %d", part, e, stored[part], committed[part])
+		}
+	}
+	if rows := p.count(conn); rows != 3000 {
+		t.Errorf("%d rows, want 3000", rows)
+	}
+	if strings.Contains(c.stderr.String(), "leaving the group did not finish in time") {
+		t.Errorf("the member did not leave the group in time:\n%s", lastLines(c.stderr.String(), 5))
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}

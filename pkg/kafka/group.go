@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Record is one record read from the consumed topic.
@@ -77,6 +77,8 @@ type GroupReader struct {
 	// made is closed once NewGroupReader has made the reader: the group's
 	// callbacks, which can come before, wait for it.
 	made chan struct{}
+	// commits writes Kafka's copy of the offsets (Commit).
+	commits *committer
 }
 
 // NewGroupReader connects a group member, failing fast when Kafka is
@@ -130,7 +132,9 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 		return nil, err
 	}
 	r.cl, r.adm = cl, kadm.NewClient(cl)
+	r.commits = newCommitter(r)
 	if _, err := r.TopicID(ctx); err != nil {
+		r.commits.close()
 		// Closed first, with callbacks held on made: none runs on a
 		// reader that failed.
 		go cl.Close()
@@ -289,17 +293,13 @@ func (r *GroupReader) Resume(parts ...int32) {
 }
 
 // Commit copies stored offsets to Kafka's committed offsets, in the
-// background, so standard lag tools see the truth. Kafka's copy is never
-// read back: a failure is only logged.
-func (r *GroupReader) Commit(ctx context.Context, offsets map[int32]int64) {
-	if len(offsets) == 0 {
-		return
+// background, so standard lag tools see the truth: one commit at a time,
+// each with the latest offsets given. Kafka's copy is never read back: a
+// failure is only logged.
+func (r *GroupReader) Commit(offsets map[int32]int64) {
+	if len(offsets) > 0 {
+		r.commits.add(offsets)
 	}
-	r.cl.CommitOffsets(ctx, r.epochOffsets(offsets), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			r.log.Debug("commit to Kafka failed (PostgreSQL holds the offsets)", "err", err)
-		}
-	})
 }
 
 // epochOffsets puts offsets of the reader's topic in the client's form.
@@ -322,12 +322,10 @@ func (r *GroupReader) Close(ctx context.Context, final map[int32]int64, timeout 
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		if len(final) > 0 {
-			r.cl.CommitOffsetsSync(ctx, r.epochOffsets(final), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, _ *kmsg.OffsetCommitResponse, err error) {
-				if err != nil {
-					r.log.Debug("final commit to Kafka failed (PostgreSQL holds the offsets)", "err", err)
-				}
-			})
+		last := r.commits.close()
+		maps.Copy(last, final)
+		if len(last) > 0 {
+			r.commitSync(ctx, last, "final commit to Kafka failed (PostgreSQL holds the offsets)")
 		}
 		if err := r.cl.LeaveGroupContext(ctx); err != nil {
 			r.log.Debug("leave group", "group", r.group, "err", err)

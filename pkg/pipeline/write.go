@@ -355,7 +355,7 @@ func (c *consumer) committed(w *work, res store.WriteResult) {
 			"not stored, not dead-lettered", "dropped", len(res.Dropped), "order_ids", ids, "offsets", w.offsets)
 	}
 	c.pause(PauseAfterCommit)
-	c.reader.Commit(c.bg, commit)
+	c.reader.Commit(commit)
 }
 
 // observeCommit tells the observer of a committed batch; dead counts its
