@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -116,10 +117,14 @@ func runBenchProduce(ctx context.Context, out io.Writer, o benchProduceOptions) 
 		return err
 	}
 	rec := bench.NewRecorder(time.Now)
+	var lastErr atomic.Pointer[error] // why the last failed record failed
 	p, err := kafka.NewProducer(ctx, o.cluster, o.producer, kafka.ProducerOptions{
 		Topic: sb.Topic, Headers: headers, Latency: true,
 		OnDelivery: func(d kafka.Delivery) {
 			rec.Delivered(d.SentAt, d.Latency, len(d.Value), d.Err)
+			if d.Err != nil {
+				lastErr.Store(&d.Err)
+			}
 			payload.Release(d.Value)
 		},
 	})
@@ -163,7 +168,7 @@ func runBenchProduce(ctx context.Context, out io.Writer, o benchProduceOptions) 
 		return err
 	}
 	if report.Failed > 0 {
-		return fmt.Errorf("%d records not delivered", report.Failed)
+		return fmt.Errorf("%d records not delivered (the last: %v)", report.Failed, *lastErr.Load())
 	}
 	return nil
 }

@@ -228,3 +228,14 @@ func TestBenchE2E(t *testing.T) {
 		t.Errorf("bench e2e without --duration: want exit 2\n%s", r)
 	}
 }
+
+// TestBenchProduceSaysWhyRecordsFailed: records larger than the broker
+// takes fail, and bench produce says why, as produce does.
+func TestBenchProduceSaysWhyRecordsFailed(t *testing.T) {
+	t.Parallel()
+	r := run(t, nil, "bench", "produce", brokersFlag(t), "--records", "3", "--record-size", "2000000")
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, "3 records not delivered") ||
+		!strings.Contains(line, "MESSAGE_TOO_LARGE") {
+		t.Errorf("want exit 1 saying why the records failed:\n%s", r)
+	}
+}
