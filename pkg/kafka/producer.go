@@ -132,6 +132,10 @@ func (p *Producer) checkGone() {
 // minBatchBytes, the smallest record batch franz-go will build.
 var ErrTopicTooSmall = errors.New("record limit too small")
 
+// ErrClosed is the error of a record still unacknowledged when its
+// producer closed: sent or not, written or not, nobody knows.
+var ErrClosed = kgo.ErrClientClosed
+
 const minBatchBytes = 512
 
 // checkBatchRoom fails with ErrTopicTooSmall, naming the fix, when a

@@ -77,7 +77,7 @@ type orderCounter struct {
 	partitions map[int32]int64
 	logged     int
 	suppressed int64
-	lastErr    error
+	lastErr    error // the last failure other than the producer's closing
 	pool       sync.Pool
 }
 
@@ -88,7 +88,9 @@ func (c *orderCounter) delivered(d kafka.Delivery) {
 	if d.Err != nil {
 		c.failed.Add(1)
 		c.mu.Lock()
-		c.lastErr = d.Err
+		if !errors.Is(d.Err, kafka.ErrClosed) {
+			c.lastErr = d.Err
+		}
 		if c.logged < maxFailureLogs {
 			c.logged++
 			c.log.Error("order not delivered", "order_id", orderID(d.Value), "err", d.Err)
@@ -174,7 +176,8 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
 	defer cancel()
-	if err := p.Flush(fctx); err != nil {
+	flushErr := p.Flush(fctx)
+	if flushErr != nil {
 		cluster.Logger.Warn("flush timed out: orders not yet acknowledged count as failed",
 			"unacknowledged", p.Buffered(), "flush_timeout", opts.FlushTimeout)
 	}
@@ -187,12 +190,23 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 	if stopped == StoppedError {
 		return stats, context.Cause(genCtx)
 	}
-	if stats.Failed > 0 {
-		c.mu.Lock()
-		last := c.lastErr
-		c.mu.Unlock()
-		return stats, fmt.Errorf("%w: %d of %d (the last: %w)", ErrNotDelivered, stats.Failed, stats.Failed+stats.Produced, last)
+	if stats.Failed == 0 {
+		return stats, nil
 	}
+	c.mu.Lock()
+	last := c.lastErr
+	c.mu.Unlock()
+	failure := fmt.Errorf("%w: %d of %d", ErrNotDelivered, stats.Failed, stats.Failed+stats.Produced)
+	if flushErr != nil {
+		// Failed by the producer's closing, not by the broker: sent or not,
+		// written or not, unconfirmed.
+		failure = fmt.Errorf("%w were still unacknowledged when flush-timeout %s ran out, and some may have reached "+
+			"the topic (raise --flush-timeout)", failure, opts.FlushTimeout)
+	}
+	if last != nil {
+		failure = fmt.Errorf("%w (the last: %w)", failure, last)
+	}
+	return stats, failure
 	return stats, nil
 }
 

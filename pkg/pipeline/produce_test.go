@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
 	"github.com/foodpipe/foodpipe/pkg/config"
@@ -230,12 +232,62 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 	if !errors.Is(err, ErrNotDelivered) {
 		t.Fatalf("err = %v, want ErrNotDelivered", err)
 	}
-	// The one line says why, not only how many.
-	if !strings.Contains(err.Error(), "(the last: ") {
-		t.Errorf("err = %q, want the last delivery error in it", err)
+	// The one line says why, not only how many: the last delivery error,
+	// or (franz-go keeps records for a broker it cannot dial until the
+	// client closes) that they were unacknowledged when the flush ended.
+	if msg := err.Error(); !strings.Contains(msg, "(the last: ") && !strings.Contains(msg, "when flush-timeout 5s ran out") {
+		t.Errorf("err = %q, want the last delivery error or the flush timeout in it", err)
 	}
 	if stats.Failed == 0 || stats.Produced < 500 {
 		t.Errorf("stats = %+v, want ≥500 produced before the loss and some failed after", stats)
+	}
+}
+
+// TestProduceOrdersFlushTimeout: stopped while the broker holds its
+// acknowledgements longer than FlushTimeout, ProduceOrders counts the
+// orders in flight as failed and says they were not acknowledged in time
+// (they may be in the topic), not that the broker refused them.
+func TestProduceOrdersFlushTimeout(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	fake, cluster := kfakeCluster(t, topic)
+	var holding atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before fake.Close, which needs the handler back
+	fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		fake.KeepControl()
+		if holding.Load() {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil, nil, false
+	})
+	ctx, stop := context.WithCancel(t.Context())
+	go func() {
+		<-held // a produce request waits for its answer
+		stop()
+	}()
+	var acked atomic.Int64
+	go func() {
+		for acked.Load() < 200 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		holding.Store(true)
+	}()
+	stats, err := ProduceOrders(ctx, cluster, testProducerConfig(), topic, newTestGenerator(t, 3), ProduceOptions{
+		Rate: 2000, FlushTimeout: 50 * time.Millisecond, ProgressInterval: 10 * time.Millisecond,
+		Progress: func(s ProduceStats) { acked.Store(s.Produced) },
+	})
+	if !errors.Is(err, ErrNotDelivered) || stats.Failed == 0 {
+		t.Fatalf("stats %+v, err %v; want orders failed and ErrNotDelivered", stats, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, fmt.Sprintf("%d of %d were still unacknowledged when flush-timeout 50ms ran out",
+		stats.Failed, stats.Failed+stats.Produced)) || !strings.Contains(msg, "some may have reached the topic") ||
+		strings.Contains(msg, "client closed") {
+		t.Errorf("err = %q, want it to say the orders were not acknowledged in time", msg)
 	}
 }
 
