@@ -57,32 +57,7 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 	}
 	n, err := w.attempt(ctx, lo, hi, viaStaging)
 	if err == nil {
-		w.res.Inserted += int(n)
-		if skipped := hi - lo - int(n); skipped > 0 {
-			missing, err := w.missing(ctx, lo, hi)
-			if err != nil {
-				return err
-			}
-			// A trigger that rewrites order_id leaves the original missing
-			// though its row was stored.
-			missing = missing[:min(len(missing), skipped)]
-			w.res.Dropped = append(w.res.Dropped, missing...)
-			if viaStaging {
-				w.res.Duplicates += skipped - len(missing)
-			} else {
-				// A COPY fails on a duplicate rather than skip it: a row
-				// it skipped that orders holds was stored by a trigger,
-				// in a table that inherits from orders, say.
-				w.res.Inserted += skipped - len(missing)
-			}
-		}
-		if lo == 0 && hi == len(w.orders) {
-			return nil // the whole batch in one go: the commit releases it
-		}
-		if _, err := w.tx.Exec(ctx, releaseSQL); err != nil {
-			return fmt.Errorf("store orders: release savepoint: %w", describe(err))
-		}
-		return nil
+		return w.accepted(ctx, lo, hi, int(n), viaStaging)
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
@@ -121,6 +96,37 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 		return err
 	}
 	return w.write(ctx, mid, hi, viaStaging)
+}
+
+// accepted counts an attempt that stored n rows of orders[lo:hi] and
+// releases its savepoint.
+func (w *batchWriter) accepted(ctx context.Context, lo, hi, n int, viaStaging bool) error {
+	w.res.Inserted += n
+	if skipped := hi - lo - n; skipped > 0 {
+		missing, err := w.missing(ctx, lo, hi)
+		if err != nil {
+			return err
+		}
+		// A trigger that rewrites order_id leaves the original missing
+		// though its row was stored.
+		missing = missing[:min(len(missing), skipped)]
+		w.res.Dropped = append(w.res.Dropped, missing...)
+		if viaStaging {
+			w.res.Duplicates += skipped - len(missing)
+		} else {
+			// A COPY fails on a duplicate rather than skip it: a row it
+			// skipped that orders holds was stored by a trigger, in a
+			// table that inherits from orders, say.
+			w.res.Inserted += skipped - len(missing)
+		}
+	}
+	if lo == 0 && hi == len(w.orders) {
+		return nil // the whole batch in one go: the commit releases it
+	}
+	if _, err := w.tx.Exec(ctx, releaseSQL); err != nil {
+		return fmt.Errorf("store orders: release savepoint: %w", describe(err))
+	}
+	return nil
 }
 
 // attempt stores orders[lo:hi] by one path and returns the rows inserted.
