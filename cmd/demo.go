@@ -183,7 +183,7 @@ func runDemo(ctx context.Context, out io.Writer, opts demoOptions) error {
 	if res.Stopped == "" {
 		return err // it never got to the end of producing
 	}
-	if werr := writeResult(out, opts.output, res, func(w io.Writer) error { return printDemo(w, res, d.Kafka.DLQ()) }); werr != nil {
+	if werr := writeResult(out, opts.output, res, func(w io.Writer) error { return printDemo(w, res) }); werr != nil {
 		return werr
 	}
 	if err != nil || !opts.keep || ctx.Err() != nil {
@@ -258,7 +258,7 @@ func levelOf(ctx context.Context, log *slog.Logger) slog.Level {
 	return slog.LevelError
 }
 
-func printDemo(w io.Writer, r pipeline.DemoResult, dlq string) error {
+func printDemo(w io.Writer, r pipeline.DemoResult) error {
 	tw := table(w)
 	dead := map[string]int64{}
 	var stored, dups int64
@@ -277,7 +277,7 @@ func printDemo(w io.Writer, r pipeline.DemoResult, dlq string) error {
 	fmt.Fprintf(tw, "produced\t%d records acknowledged by the broker: %d orders + %d poison records (%d orders failed)\n",
 		r.Produced, r.Orders, len(r.Poison), r.Failed)
 	fmt.Fprintf(tw, "stored\t%d rows in orders (%d duplicates skipped)\n", r.Rows, dups)
-	fmt.Fprintf(tw, "dead-lettered\t%d records in %s", r.DeadLetters, dlq)
+	fmt.Fprintf(tw, "dead-lettered\t%d records in %s", r.DeadLetters, r.DLQTopic)
 	for _, c := range slices.Sorted(maps.Keys(dead)) {
 		fmt.Fprintf(tw, "  %s: %d", c, dead[c])
 	}

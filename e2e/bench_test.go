@@ -122,13 +122,15 @@ func TestBenchSinkAgreesWithCount(t *testing.T) {
 			if err := conn.QueryRow(t.Context(), q).Scan(&rows); err != nil {
 				t.Fatal(err)
 			}
-			if rows != res.Rows || schemas != 1 || topics != 2 {
-				t.Errorf("--keep: our count %d, bench says %d; %d schema and %d topics kept (want 1 and 2)", rows, res.Rows, schemas, topics)
+			if rows != res.Rows || schemas != 1 || topics != 2 || !groupExists(t, res.Topic) {
+				t.Errorf("--keep: our count %d, bench says %d; %d schema and %d topics kept (want 1 and 2), group kept: %v",
+					rows, res.Rows, schemas, topics, groupExists(t, res.Topic))
 			}
 			_, _ = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{res.Schema}.Sanitize()+" CASCADE")
 			_, _ = testenv.Admin(t).DeleteTopics(t.Context(), res.Topic, res.Topic+".dlq")
-		} else if schemas != 0 || topics != 0 {
-			t.Errorf("without --keep, %d schema and %d topics are left", schemas, topics)
+			_, _ = testenv.Admin(t).DeleteGroup(t.Context(), res.Topic)
+		} else if schemas != 0 || topics != 0 || groupExists(t, res.Topic) {
+			t.Errorf("without --keep, %d schema and %d topics are left, group left: %v", schemas, topics, groupExists(t, res.Topic))
 		}
 		conn.Close(t.Context())
 	}

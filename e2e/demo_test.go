@@ -59,6 +59,8 @@ type demoSummary struct {
 		Topic   string   `json:"topic"`
 		Schema  string   `json:"schema"`
 	} `json:"explore"`
+	Group    string `json:"group"`
+	DLQTopic string `json:"dlq_topic"`
 }
 
 // checkDemo checks that the summary's figures add up and agree with each
@@ -154,7 +156,8 @@ func TestDemoOnPostgres(t *testing.T) {
 }
 
 // TestDemoOnRealKafka gives the demo the test bed's broker: it makes a
-// topic of its own there, and deletes it at exit.
+// topic (and a group) of its own there, names that topic's dead-letter
+// topic in its summary, and deletes them at exit.
 func TestDemoOnRealKafka(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Brokers(t)
@@ -174,6 +177,24 @@ func TestDemoOnRealKafka(t *testing.T) {
 			t.Errorf("topic %s still exists after the demo", name)
 		}
 	}
+	if s.DLQTopic != s.Explore.Topic+".dlq" || s.Group != s.Explore.Topic {
+		t.Errorf("summary names dead-letter topic %q and group %q; the demo's topic is %s", s.DLQTopic, s.Group, s.Explore.Topic)
+	}
+	if groupExists(t, s.Group) {
+		t.Errorf("group %s still exists after the demo", s.Group)
+	}
+}
+
+// groupExists reports whether Kafka knows group (with members or
+// committed offsets).
+func groupExists(t *testing.T, group string) bool {
+	t.Helper()
+	groups, err := testenv.Admin(t).ListGroups(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ok := groups[group]
+	return ok
 }
 
 // TestDemoAsRootSaysWhatToDo: PostgreSQL refuses root, so the embedded one

@@ -318,6 +318,20 @@ func (a *Admin) DeleteTopics(ctx context.Context, topics ...string) error {
 	return nil
 }
 
+// DeleteGroup deletes a consumer group that has no members left (the
+// bench's or the demo's own, after a run); one that does not exist is no
+// error.
+func (a *Admin) DeleteGroup(ctx context.Context, group string) error {
+	resp, err := a.adm.DeleteGroup(ctx, group)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return fmt.Errorf("delete group %s: %w", group, err)
+	}
+	return nil
+}
+
 // EndOffsets returns the end offset (high watermark) of each partition.
 func (a *Admin) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
 	lo, err := a.adm.ListEndOffsets(ctx, topic)

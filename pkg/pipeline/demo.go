@@ -125,6 +125,7 @@ type DemoResult struct {
 	DurationSeconds float64 `json:"duration_seconds"`
 	Stopped         string  `json:"stopped"`
 	Group           string  `json:"group"`
+	DLQTopic        string  `json:"dlq_topic"`
 	// Produced counts every record the broker acknowledged: Orders plus
 	// the Poison records. Failed counts orders not acknowledged.
 	Produced  int64          `json:"produced"`
@@ -307,6 +308,7 @@ func (d *Demo) kafka(ctx context.Context) error {
 	d.opts.Kafka = k
 	d.res.Brokers = k.Brokers
 	d.res.Explore.Brokers, d.res.Explore.Topic = k.Brokers, k.Topic
+	d.res.DLQTopic = k.DLQ()
 	d.cluster = kafka.Cluster{Config: k, ClientID: d.opts.ClientID, Logger: d.opts.Log, Metrics: d.opts.KafkaMetrics}
 	var err error
 	if d.admin, err = kafka.NewAdmin(ctx, d.cluster); err != nil {
@@ -317,11 +319,14 @@ func (d *Demo) kafka(ctx context.Context) error {
 	if d.opts.RealKafka {
 		d.undo = append(d.undo, func() {
 			if d.opts.Keep {
-				d.opts.Log.Info("kept the demo's topics", "topics", []string{k.Topic, k.DLQ()})
+				d.opts.Log.Info("kept the demo's topics and group", "topics", []string{k.Topic, k.DLQ()}, "group", d.opts.Consume.Group)
 				return
 			}
 			if err := d.admin.DeleteTopics(context.WithoutCancel(ctx), k.Topic, k.DLQ()); err != nil {
 				d.opts.Log.Warn("could not delete the demo's topics", "err", err)
+			}
+			if err := d.admin.DeleteGroup(context.WithoutCancel(ctx), d.opts.Consume.Group); err != nil {
+				d.opts.Log.Warn("could not delete the demo's group", "err", err)
 			}
 		})
 	}

@@ -207,7 +207,6 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 		failure = fmt.Errorf("%w (the last: %w)", failure, last)
 	}
 	return stats, failure
-	return stats, nil
 }
 
 // produceLoop generates and sends until a stop condition and says which.

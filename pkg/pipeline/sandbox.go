@@ -101,6 +101,11 @@ func (s *Sandbox) topics(ctx context.Context, opts SandboxOptions) error {
 		if err := s.Admin.DeleteTopics(context.WithoutCancel(ctx), names...); err != nil {
 			s.log.Warn("could not delete bench topics", "topics", names, "err", err)
 		}
+		// The group of ConsumeOptions, left empty with Kafka's copy of
+		// its offsets.
+		if err := s.Admin.DeleteGroup(context.WithoutCancel(ctx), s.Topic); err != nil {
+			s.log.Warn("could not delete the bench's group", "group", s.Topic, "err", err)
+		}
 	})
 	_, err := s.Admin.EnsureTopics(ctx, specs, false)
 	return err
