@@ -38,10 +38,15 @@ var globalKeys = []string{
 func Execute(ctx context.Context, app *App, args []string) int {
 	root := newRootCmd(app)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	c, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
-	if err != nil && code != ExitOK {
+	switch {
+	case err != nil && code != ExitOK:
 		fmt.Fprintf(app.Stderr, "foodpipe: %s\n", oneLine(err.Error()))
+	case err != nil:
+		// A graceful stop, but with nothing on stdout: say so, so that no
+		// one takes the empty output for a result.
+		fmt.Fprintf(app.Stderr, "foodpipe: %s stopped by a signal before it had a result\n", c.CommandPath())
 	}
 	return code
 }
