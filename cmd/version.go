@@ -34,10 +34,18 @@ version and platform of the build. --version prints the same line.`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, _ []string) error {
 			e, err := app.load(c)
-			if err != nil {
+			if err == nil {
+				return runVersion(app.Stdout, app.build(), e.cfg.Output)
+			}
+			// The version is what a user checks first when something is
+			// wrong, a broken config file included: answer with --output
+			// alone.
+			output, _ := c.Flags().GetString("output")
+			if output != "text" && output != "json" {
 				return err
 			}
-			return runVersion(app.Stdout, app.build(), e.cfg.Output)
+			fmt.Fprintf(app.Stderr, "foodpipe: configuration ignored: %s\n", oneLine(err.Error()))
+			return runVersion(app.Stdout, app.build(), output)
 		},
 	}
 	config.AddFlags(c.Flags(), "output")

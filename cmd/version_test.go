@@ -3,6 +3,8 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -120,5 +122,25 @@ func TestNewBuildInfo(t *testing.T) {
 				t.Errorf("platform: got %s %s/%s", b.Go, b.OS, b.Arch)
 			}
 		})
+	}
+}
+
+// TestVersionDespiteABrokenConfig: version answers even when the config
+// file it would read is broken — it is what a user checks first when
+// something is wrong — and says on stderr that it ignored the file.
+func TestVersionDespiteABrokenConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "foodpipe.yaml"), []byte("topic: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	app := &App{Version: "1.2.3"}
+	code, stdout, stderr := execute(t, app, "version", "--output", "json")
+	var b buildInfo
+	if err := json.Unmarshal([]byte(stdout), &b); err != nil || code != ExitOK || b.Version != "1.2.3" {
+		t.Errorf("exit %d, stdout %q (%v); want the version as JSON", code, stdout, err)
+	}
+	if !strings.Contains(stderr, "foodpipe.yaml") || !strings.Contains(stderr, "ignored") {
+		t.Errorf("stderr %q: want a line saying the broken config file was ignored", stderr)
 	}
 }
