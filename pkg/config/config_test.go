@@ -118,6 +118,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "bad topic", env: map[string]string{"FOODPIPE_TOPIC": "orders!"}, wantErr: []string{`invalid topic "orders!"`}},
 		{name: "derived dlq name too long", env: map[string]string{"FOODPIPE_TOPIC": strings.Repeat("a", 246)},
 			wantErr: []string{"invalid topic", "its dead-letter topic " + strings.Repeat("a", 246) + ".dlq", "249", "--dlq-topic"}},
+		{name: "group of spaces", env: map[string]string{"FOODPIPE_GROUP": "   "}, wantErr: []string{`invalid group "   "`, "only spaces"}},
 		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
 		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
 		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},
@@ -230,11 +231,13 @@ func TestLoadNormalises(t *testing.T) {
 	t.Setenv("FOODPIPE_KAFKA_SASL_MECHANISM", "scram-sha-512")
 	t.Setenv("FOODPIPE_KAFKA_USERNAME", "u")
 	t.Setenv("FOODPIPE_COMPRESSION", "ZSTD")
+	t.Setenv("FOODPIPE_OUTPUT", "JSON")
+	t.Setenv("FOODPIPE_LOG_FORMAT", "Text")
 	cfg, err := Load(nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := []string{cfg.KafkaProducer.Acks, cfg.Kafka.SASLMechanism, cfg.KafkaProducer.Compression}; !reflect.DeepEqual(got, []string{"all", "SCRAM-SHA-512", "zstd"}) {
+	if got := []string{cfg.KafkaProducer.Acks, cfg.Kafka.SASLMechanism, cfg.KafkaProducer.Compression, cfg.Output, cfg.Log.Format}; !reflect.DeepEqual(got, []string{"all", "SCRAM-SHA-512", "zstd", "json", "text"}) {
 		t.Errorf("got %q", got)
 	}
 	if cfg.Kafka.DLQ() != "food-orders.dlq" {

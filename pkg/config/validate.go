@@ -17,6 +17,8 @@ func (c *Config) Validate() error {
 	c.Kafka.SASLMechanism = strings.ToUpper(c.Kafka.SASLMechanism)
 	c.KafkaProducer.Acks = normaliseAcks(c.KafkaProducer.Acks)
 	c.KafkaProducer.Compression = strings.ToLower(c.KafkaProducer.Compression)
+	c.Output = strings.ToLower(c.Output)
+	c.Log.Format = strings.ToLower(c.Log.Format)
 
 	checks := []error{
 		oneOf("output", c.Output, "text", "json"),
@@ -57,7 +59,7 @@ func (c *Config) Validate() error {
 		atLeast("duration", c.Generator.Duration, 0),
 		between("customers", c.Generator.Customers, 1, 9_999_999),
 
-		check(c.Consume.Group != "", "group", c.Consume.Group, "must not be empty"),
+		check(strings.TrimSpace(c.Consume.Group) != "", "group", c.Consume.Group, "must not be empty or only spaces"),
 		between("batch-rows", c.Consume.BatchMaxRows, 1, 1_000_000),
 		between("batch-bytes", c.Consume.BatchMaxBytes, 1024, 1<<30),
 		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 1<<30),
