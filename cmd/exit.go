@@ -37,10 +37,12 @@ func exitCode(ctx context.Context, err error) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
-	case errors.As(err, &ue), errors.Is(err, store.ErrBadURL), errors.Is(err, kafka.ErrSettingRefused):
+	case errors.As(err, &ue), errors.Is(err, store.ErrBadURL), errors.Is(err, kafka.ErrSettingRefused),
+		errors.Is(err, kafka.ErrBadSetting):
 		// A database-url that does not parse is found when a command
-		// opens the database, a session timeout the broker refuses when
-		// the consumer joins; either way the invocation is wrong.
+		// opens the database, a TLS file that cannot serve when it makes a
+		// Kafka client, a session timeout the broker refuses when the
+		// consumer joins; either way the invocation is wrong.
 		return ExitUsage
 	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
 		return ExitOK

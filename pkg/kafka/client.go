@@ -67,19 +67,31 @@ func (c Cluster) options(log kgo.Logger) ([]kgo.Opt, error) {
 	if cfg.TLS || cfg.CAFile != "" || cfg.CertFile != "" {
 		tc, err := tlsConfig(cfg)
 		if err != nil {
-			return nil, err
+			return nil, badSetting{err}
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
 	if cfg.SASLMechanism != "" {
 		m, err := saslMechanism(cfg)
 		if err != nil {
-			return nil, err
+			return nil, badSetting{err}
 		}
 		opts = append(opts, kgo.SASL(m))
 	}
 	return opts, nil
 }
+
+// ErrBadSetting marks a Kafka setting that cannot be used as given — a TLS
+// file that cannot be read or holds no certificate, an unknown SASL
+// mechanism: the invocation's fault, like a database URL that does not
+// parse (exit 2).
+var ErrBadSetting = errors.New("unusable kafka setting")
+
+// badSetting is an error of ErrBadSetting that reads as its cause.
+type badSetting struct{ error }
+
+func (e badSetting) Is(target error) bool { return target == ErrBadSetting }
+func (e badSetting) Unwrap() error        { return e.error }
 
 func tlsConfig(cfg config.Kafka) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
