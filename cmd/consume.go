@@ -149,6 +149,9 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	if err := db.CheckMigrated(ctx, opts.migrations); err != nil {
 		return err
 	}
+	if err := db.CheckColumns(ctx); err != nil {
+		return err
+	}
 	if err := db.CheckWritable(ctx, opts.pg.ConnectTimeout); err != nil {
 		return err
 	}

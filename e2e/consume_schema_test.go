@@ -118,3 +118,23 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	}
 	p.checkStoredAtEnd(conn)
 }
+
+// TestConsumeRefusesAColumnOfAnotherType: items changed to text used to
+// store every order with jsonb's version byte in front, silently. The
+// consumer refuses the table at start, in one line, and stores nothing.
+func TestConsumeRefusesAColumnOfAnotherType(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	conn := p.db()
+	if _, err := conn.Exec(context.Background(), "DROP INDEX orders_items_path_idx; ALTER TABLE orders ALTER COLUMN items TYPE text"); err != nil {
+		t.Fatal(err)
+	}
+	p.produce(50)
+	r := run(t, p.env, "consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group, "--database-url", p.dsn, "--stop-at-end")
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, "column items of orders is text") {
+		t.Errorf("want exit 1 naming the column:\n%s", r)
+	}
+	if rows := p.count(conn); rows != 0 {
+		t.Errorf("%d rows stored", rows)
+	}
+}

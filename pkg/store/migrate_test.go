@@ -318,3 +318,52 @@ func TestMigrateOverAForeignTable(t *testing.T) {
 		t.Errorf("the foreign table has %d columns (err %v), want its 3 untouched", cols, err)
 	}
 }
+
+// TestCheckColumnsRefusesColumnsOfAnotherType: the rows go to PostgreSQL in
+// COPY's binary format, encoded for the types of the migrations. A column
+// the operator changed to another type receives bytes meant for the old
+// one: items changed to text stored every order with jsonb's version byte
+// in front, silently; changed to json, every order was dead-lettered.
+// CheckColumns, the consumer's start-up check, refuses such a table in one line naming the
+// column and both types; a compatible change (a longer varchar, text) is
+// accepted.
+func TestCheckColumnsRefusesColumnsOfAnotherType(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		alter string
+		want  []string // in the error; none: accepted
+	}{
+		{"ALTER COLUMN items TYPE text", []string{`column items of orders is text`, "jsonb"}},
+		{"ALTER COLUMN items TYPE json", []string{`column items of orders is json`, "jsonb"}},
+		{"ALTER COLUMN created_at TYPE timestamp", []string{"created_at", "timestamp without time zone", "timestamptz"}},
+		{"ALTER COLUMN total_amount TYPE double precision", []string{"total_amount", "double precision", "numeric"}},
+		{"DROP COLUMN status", []string{"column status", "missing"}},
+		{"ALTER COLUMN customer_name TYPE varchar(200)", nil},
+		{"ALTER COLUMN customer_email TYPE text", nil},
+		{"ALTER COLUMN total_amount TYPE numeric(12,2)", nil},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(tt.alter, " ", "_"), func(t *testing.T) {
+			t.Parallel()
+			db := openMigrated(t, Options{})
+			if _, err := db.pool.Exec(t.Context(), "DROP INDEX orders_items_path_idx; ALTER TABLE orders "+tt.alter); err != nil {
+				t.Fatal(err)
+			}
+			err := db.CheckColumns(t.Context())
+			if tt.want == nil {
+				if err != nil {
+					t.Errorf("a compatible change refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%s: accepted", tt.alter)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}

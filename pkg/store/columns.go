@@ -1,0 +1,71 @@
+package store
+
+// The columns a batch writes, checked against the table: COPY's binary
+// format carries no type, so a column of another type would take bytes
+// encoded for the type of the migrations.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// columnTypes are the types, by pg_type.typname, each column a batch writes
+// may have: the binary encoding of a value is the same for all the types
+// listed for its column (varchar and text share it; a numeric's precision,
+// a varchar's length are checked by the server on each value).
+var columnTypes = map[string][]string{
+	"order_id":       {"varchar", "text"},
+	"customer_id":    {"varchar", "text"},
+	"customer_name":  {"varchar", "text"},
+	"customer_email": {"varchar", "text"},
+	"items":          {"jsonb"},
+	"total_amount":   {"numeric"},
+	"status":         {"varchar", "text"},
+	"created_at":     {"timestamptz"},
+}
+
+const columnTypesSQL = `SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod)
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
+
+// CheckColumns fails when a column a batch writes is missing from orders
+// or of a type its binary encoding does not fit: items changed to text
+// would store every order with jsonb's version byte in front, silently.
+// The consumer checks at start; a column changed while it runs is not
+// seen until the next start.
+func (db *DB) CheckColumns(ctx context.Context) error {
+	rows, err := db.pool.Query(ctx, columnTypesSQL)
+	if err != nil {
+		return fmt.Errorf("read the columns of orders: %w", describe(err))
+	}
+	defer rows.Close()
+	found := map[string]bool{}
+	for rows.Next() {
+		var name, typ, shown string
+		if err := rows.Scan(&name, &typ, &shown); err != nil {
+			return fmt.Errorf("read the columns of orders: %w", describe(err))
+		}
+		want, written := columnTypes[name]
+		if !written {
+			continue
+		}
+		found[name] = true
+		if !slices.Contains(want, typ) {
+			return fmt.Errorf("column %s of orders is %s, but foodpipe writes it as %s: change it back "+
+				"(ALTER TABLE orders ALTER COLUMN %s TYPE %s) or store the orders in a table of their own",
+				name, shown, strings.Join(want, " or "), name, want[0])
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the columns of orders: %w", describe(err))
+	}
+	for _, name := range strings.Split(orderColumns, ", ") {
+		if !found[name] {
+			return fmt.Errorf("column %s of orders is missing, and foodpipe writes it: run foodpipe db migrate on a database "+
+				"of its own, or add the column back", name)
+		}
+	}
+	return nil
+}
