@@ -377,3 +377,58 @@ CREATE TRIGGER drop_test_orders BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUN
 		}
 	}
 }
+
+// TestWriteBatchRejectsDeferredConstraintViolations: a constraint the
+// operator declared DEFERRABLE INITIALLY DEFERRED is checked at COMMIT,
+// where no savepoint can isolate the row: the whole batch failed, on every
+// restart. The transaction makes constraints immediate, so the refused
+// orders are rejected one by one like any other.
+func TestWriteBatchRejectsDeferredConstraintViolations(t *testing.T) {
+	t.Parallel()
+	db := openMigrated(t, Options{})
+	ctx := t.Context()
+	orders := genOrders(t, 61, 30)
+	known := map[string]bool{}
+	for i, o := range orders {
+		if i != 7 && i != 21 {
+			known[o.CustomerID] = true
+		}
+	}
+	delete(known, orders[7].CustomerID)
+	delete(known, orders[21].CustomerID)
+	if _, err := db.pool.Exec(ctx, `CREATE TABLE customers (customer_id varchar(50) PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	for id := range known {
+		if _, err := db.pool.Exec(ctx, `INSERT INTO customers VALUES ($1)`, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.pool.Exec(ctx, `ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id)
+		REFERENCES customers DEFERRABLE INITIALLY DEFERRED`); err != nil {
+		t.Fatal(err)
+	}
+	var want []int
+	for i, o := range orders {
+		if !known[o.CustomerID] {
+			want = append(want, i)
+		}
+	}
+	res, err := db.WriteBatch(ctx, "g", orders, []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 30}}, nil)
+	if err != nil {
+		t.Fatalf("a deferred foreign key refusing %d orders failed the batch: %v", len(want), err)
+	}
+	var got []int
+	for _, r := range res.Rejected {
+		got = append(got, r.Index)
+		if !strings.Contains(r.Reason, "orders_customer_fk") || !strings.Contains(r.Reason, "23503") {
+			t.Errorf("rejected %d: %q", r.Index, r.Reason)
+		}
+	}
+	if !reflect.DeepEqual(got, want) || res.Inserted != len(orders)-len(want) {
+		t.Errorf("result %+v, want orders %v rejected and the rest stored", res, want)
+	}
+	if n := storedCount(t, db); n != int64(len(orders)-len(want)) {
+		t.Errorf("%d rows stored, want %d", n, len(orders)-len(want))
+	}
+}

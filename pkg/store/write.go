@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/jackc/pgx/v5"
 )
 
 // WriteResult says what WriteBatch did with each order of the batch:
@@ -72,6 +73,13 @@ const (
 	// not hold after it: the rows a trigger or rule dropped. A statement of
 	// its own, so that its snapshot sees a concurrent writer's commit that
 	// ON CONFLICT waited for.
+	// beginSQL starts a batch's transaction, in one round trip. READ
+	// COMMITTED whatever the database's default: the offset check relies
+	// on it (see updateOffsetSQL). Constraints the operator declared
+	// DEFERRABLE INITIALLY DEFERRED are checked at each statement instead
+	// of at COMMIT, where no savepoint could isolate the refused row and
+	// the whole batch would fail on every retry.
+	beginSQL   = "BEGIN ISOLATION LEVEL READ COMMITTED; SET CONSTRAINTS ALL IMMEDIATE"
 	missingSQL = "SELECT b.i FROM unnest($1::text[]) WITH ORDINALITY AS b(id, i)\n" +
 		"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = b.id) ORDER BY b.i"
 
@@ -153,9 +161,7 @@ func (db *DB) writeBatch(ctx context.Context, group string, orders []*order.Orde
 		}
 		return WriteResult{}, 0, nil
 	}
-	// The default isolation, READ COMMITTED, is what the offset check
-	// relies on (see updateOffsetSQL).
-	tx, err := db.pool.Begin(ctx)
+	tx, err := db.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: beginSQL})
 	if err != nil {
 		return WriteResult{}, 0, fmt.Errorf("store orders: begin: %w", describe(err))
 	}
