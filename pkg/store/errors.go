@@ -103,7 +103,10 @@ func describe(err error) error { return describedError{err} }
 // a lost or refused connection, a timeout, the server shutting down or
 // starting (SQLSTATE 08*, 57P0x, 57014), out of resources (53*), a
 // serialization failure or deadlock (40*), a lock timeout (55P03), a server
-// I/O error (58030), or a read-only server during a failover (25006). It is
+// I/O error (58030), a session ended for idling in its transaction
+// (25P03: the dead letters' acknowledgements took longer than the
+// operator's idle_in_transaction_session_timeout), or a read-only server
+// during a failover (25006). It is
 // false for a *FencedError (reload offsets instead), for a canceled context
 // (the caller asked to stop) and for anything else, which is a bug or a
 // schema problem that retrying will not fix.
@@ -126,6 +129,7 @@ func IsRetryable(err error) bool {
 			code == "57014", // query canceled: statement timeout, pg_cancel_backend
 			code == "55P03", // lock not available
 			code == "58030", // I/O error on the server
+			code == "25P03", // idle_in_transaction_session_timeout ended the session
 			code == "25006": // read-only transaction: a standby during failover
 			return true
 		}
@@ -160,6 +164,10 @@ func Describe(err error) string {
 			s += fmt.Sprintf("; hint: foodpipe does not write column %q of %s, so every order is refused: give it a default "+
 				"(ALTER TABLE %s ALTER COLUMN %s SET DEFAULT …) or drop NOT NULL", pgErr.ColumnName, pgErr.TableName,
 				pgErr.TableName, pgErr.ColumnName)
+		} else if pgErr.Code == "25P03" {
+			s += "; hint: a batch's transaction waits for its dead letters' acknowledgements from Kafka: " +
+				"the idle_in_transaction_session_timeout of foodpipe's role or database (SHOW idle_in_transaction_session_timeout) " +
+				"must be longer than they take"
 		} else if pgErr.Code == "57014" && strings.Contains(pgErr.Message, "statement timeout") {
 			// Retried like an outage, but the same batch takes as long
 			// each time: say what to change.

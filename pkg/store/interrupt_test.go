@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,42 @@ func TestIsRetryable(t *testing.T) {
 		if got := IsRetryable(tt.err); got != tt.want {
 			t.Errorf("IsRetryable(%v) = %v, want %v", tt.err, got, tt.want)
 		}
+	}
+}
+
+// TestIdleInTransactionTimeoutIsRetried: the server ends a session whose
+// transaction stays idle longer than idle_in_transaction_session_timeout
+// (SQLSTATE 25P03) — here while beforeCommit waits, as it waits for the
+// dead letters' acknowledgements. The connection is lost like any other
+// (57P01 is retried): the error is retryable, nothing was stored, and the
+// retry stores the batch.
+func TestIdleInTransactionTimeoutIsRetried(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("idle_in_transaction_session_timeout", "100")
+	u.RawQuery = q.Encode()
+	db := openDSN(t, u.String(), Options{}, true)
+	orders := genOrders(t, 71, 10)
+	offsets := []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 10}}
+	_, err = db.WriteBatch(t.Context(), "g", orders, offsets, func([]Rejected) error {
+		time.Sleep(500 * time.Millisecond) // idle in the transaction past the server's timeout
+		return nil
+	})
+	if err == nil || !IsRetryable(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	if msg := Describe(err); strings.Contains(msg, "25P03") && !strings.Contains(msg, "idle_in_transaction_session_timeout") {
+		t.Errorf("Describe = %q: want the setting named", msg)
+	}
+	if n := storedCount(t, db); n != 0 {
+		t.Fatalf("%d rows stored by the failed attempt", n)
+	}
+	if res, err := db.WriteBatch(t.Context(), "g", orders, offsets, nil); err != nil || res.Inserted != 10 {
+		t.Fatalf("retry: %+v, %v", res, err)
 	}
 }
