@@ -71,6 +71,36 @@ func TestConsumeDeadLettersOnceAcrossRetries(t *testing.T) {
 	}
 }
 
+// TestConsumeCommitAnswerLost: the connection is lost after COMMIT was sent,
+// and the commit did land. The retry finds the offsets at its own batch's
+// end — not another consumer's doing — and counts the batch as stored: the
+// summary's figures equal the rows and dead letters, and nothing is written
+// twice.
+func TestConsumeCommitAnswerLost(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(2000)
+	sink := newMemSink()
+	var lost atomic.Int32
+	sink.loseAnswer = func() bool { return lost.Add(1) <= 4 }
+	s := f.consume(sink, f.options())
+	if lost.Load() < 4 {
+		t.Fatalf("only %d commits: make the backlog larger", lost.Load())
+	}
+	if got := sink.rowCount(); got != f.valid || s.Stored != int64(f.valid) {
+		t.Errorf("%d rows, the summary says %d stored; want %d", got, s.Stored, f.valid)
+	}
+	classes, dups := f.deadLetters()
+	if dups != 0 || s.DeadLettered[order.ClassDecode] != int64(classes[order.ClassDecode]) ||
+		s.DeadLettered[order.ClassStore] != int64(classes[order.ClassStore]) || classes[order.ClassDecode] != f.bad[order.ClassDecode] {
+		t.Errorf("summary dead-lettered %v; the topic holds %v (%d twice); want %v", s.DeadLettered, classes, dups, f.bad)
+	}
+	if s.Batches != int64(sink.commits) {
+		t.Errorf("summary counts %d batches, the sink committed %d", s.Batches, sink.commits)
+	}
+	checkChains(t, sink.writes, nil)
+}
+
 // TestConsumeFencedReloads: another writer moves partition 0's stored
 // offset behind the consumer's back. The consumer's batch is refused whole,
 // it reloads the offset and goes on from there: it never writes below it.

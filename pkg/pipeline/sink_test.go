@@ -26,6 +26,9 @@ type memSink struct {
 	afterBeforeCommit func() error
 	// writes records each committed batch's offsets, in commit order.
 	writes [][]store.Offset
+	// loseAnswer, when set and true for a commit, commits the batch and
+	// then fails as a connection lost before COMMIT's answer came would.
+	loseAnswer func() bool
 }
 
 func newMemSink() *memSink {
@@ -104,6 +107,9 @@ func (s *memSink) WriteBatch(_ context.Context, _ string, orders []*order.Order,
 	}
 	s.writes = append(s.writes, offsets)
 	s.commits++
+	if s.loseAnswer != nil && s.loseAnswer() {
+		return res, fmt.Errorf("store orders: commit: %w: %w", store.ErrCommitUnknown, store.ErrUnreachable)
+	}
 	return res, nil
 }
 

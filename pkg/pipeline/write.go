@@ -104,6 +104,7 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		}
 	}
 	c.reread(b.straddled)
+	var lost *lostCommit // an attempt whose commit's answer never came
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		w, again := c.prepare(b)
 		if len(again) > 0 {
@@ -123,7 +124,16 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 				c.setOutage("")
 			}
 			return nil
+		case errors.As(err, &fenced) && lost != nil && c.landed(ctx, lost):
+			// Our own commit, whose answer was lost, moved the offsets:
+			// the batch is stored.
+			c.log.Info("the database's answer to a commit was lost, but the commit had landed: the batch is stored",
+				"topic", c.opts.Topic, "offsets", lost.w.offsets)
+			c.committed(&lost.w, lost.res)
+			c.setOutage("")
+			return nil
 		case errors.As(err, &fenced):
+			lost = nil
 			parts := make([]int32, len(fenced.Partitions))
 			for i, tp := range fenced.Partitions {
 				parts[i] = tp.Partition
@@ -142,6 +152,8 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 			return nil // stopping: the batch was rolled back
 		case errors.Is(err, ErrPermanent):
 			return fmt.Errorf("store batch: %w", err)
+		case errors.Is(err, store.ErrCommitUnknown):
+			lost = &lostCommit{w: w, res: res}
 		}
 		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
 		c.log.Warn("storing batch failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(),
@@ -153,6 +165,29 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		}
 	}
 	return nil // stopping: what was not committed is read again by the next owner
+}
+
+// lostCommit is a write attempt whose commit may have landed: the
+// connection was lost before the database answered.
+type lostCommit struct {
+	w   work
+	res store.WriteResult
+}
+
+// landed reports whether the stored offsets of every partition of the lost
+// commit's batch are where that batch left them: then it was that commit,
+// not another consumer, that moved them.
+func (c *consumer) landed(ctx context.Context, l *lostCommit) bool {
+	stored, err := c.sink.LoadOffsets(ctx, c.opts.Group, c.opts.Topic)
+	if err != nil {
+		return false // the fence path reloads and tells
+	}
+	for _, o := range l.w.offsets {
+		if s, ok := stored[o.Partition]; !ok || s.Next != o.Next {
+			return false
+		}
+	}
+	return true
 }
 
 // work is a batch prepared for one write attempt.
@@ -314,72 +349,4 @@ func (c *consumer) deadLetter(ctx context.Context, dead []kafka.DeadLetter) erro
 		c.acked[position{dead[i].Record.Partition, dead[i].Record.Offset}] = true
 		c.mu.Unlock()
 	})
-}
-
-// committed records a stored batch and copies its offsets to Kafka, so
-// that standard lag tools see the truth.
-func (c *consumer) committed(w *work, res store.WriteResult) {
-	commit := map[int32]int64{}
-	c.mu.Lock()
-	for _, o := range w.offsets {
-		if ps := c.parts[o.Partition]; ps != nil && ps == w.parts[o.Partition] {
-			ps.stored, ps.next, ps.fresh, ps.holds = o.Next, o.Next, false, 0
-		}
-		c.stats.Offsets[o.Partition] = o.Next
-		commit[o.Partition] = o.Next
-	}
-	dead := map[string]int{}
-	for _, d := range append(slices.Clip(w.rejected), w.dead...) {
-		dead[d.Class]++
-		c.stats.DeadLettered[d.Class]++
-		delete(c.acked, position{d.Record.Partition, d.Record.Offset})
-	}
-	c.stats.Stored += int64(res.Inserted)
-	c.stats.Duplicates += int64(res.Duplicates)
-	c.stats.Dropped += int64(len(res.Dropped))
-	c.stats.Batches++
-	c.stats.LastCommit = time.Since(c.start)
-	c.mu.Unlock()
-	c.observeCommit(w, res, dead)
-	// One line per transaction: the fault tests read these to prove that no
-	// offset range was ever stored twice and that each batch continues the
-	// previous one.
-	c.log.Debug("batch stored", "inserted", res.Inserted, "duplicates", res.Duplicates,
-		"dead_lettered", len(w.dead)+len(w.rejected), "offsets", w.offsets)
-	if len(res.Dropped) > 0 {
-		ids := make([]string, 0, min(len(res.Dropped), 10))
-		for _, i := range res.Dropped[:cap(ids)] {
-			ids = append(ids, w.orders[i].OrderID)
-		}
-		c.log.Warn("orders dropped by the database without an error (a trigger returning NULL or a rule on orders): "+
-			"not stored, not dead-lettered", "dropped", len(res.Dropped), "order_ids", ids, "offsets", w.offsets)
-	}
-	c.pause(PauseAfterCommit)
-	c.reader.Commit(commit)
-}
-
-// observeCommit tells the observer of a committed batch; dead counts its
-// dead letters by class.
-func (c *consumer) observeCommit(w *work, res store.WriteResult, dead map[string]int) {
-	orders, polled := w.orders, w.polled
-	if len(res.Rejected)+len(res.Dropped) > 0 {
-		// Refused and dropped orders were not stored: they have no latency.
-		refused := make(map[int]bool, len(res.Rejected)+len(res.Dropped))
-		for _, r := range res.Rejected {
-			refused[r.Index] = true
-		}
-		for _, i := range res.Dropped {
-			refused[i] = true
-		}
-		orders = make([]*order.Order, 0, len(w.orders))
-		polled = make([]time.Time, 0, len(w.orders))
-		for i, o := range w.orders {
-			if !refused[i] {
-				orders = append(orders, o)
-				polled = append(polled, w.polled[i])
-			}
-		}
-	}
-	c.obs.Committed(Commit{Inserted: res.Inserted, Duplicates: res.Duplicates, Dropped: len(res.Dropped), DeadLetters: dead,
-		Records: len(w.orders) + len(w.dead), Polled: polled, Took: w.took, At: w.at, Orders: orders})
 }

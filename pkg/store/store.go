@@ -27,6 +27,12 @@ var ErrBadURL = errors.New("invalid database-url")
 // ErrUnreachable marks a database that did not answer in time.
 var ErrUnreachable = reach.ErrUnreachable
 
+// ErrCommitUnknown marks a commit whose answer never came: the connection
+// was lost after COMMIT was sent, so the transaction may have committed or
+// not. WriteBatch returns it (retryable) with the batch's result as it
+// would have been; the stored offsets tell whether it landed.
+var ErrCommitUnknown = errors.New("the commit's outcome is unknown")
+
 // DB is a pool of connections to one database, optionally pinned to a
 // schema through search_path (tests and bench each get their own).
 type DB struct {

@@ -5,10 +5,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/foodpipe/foodpipe/pkg/order"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // WriteResult says what WriteBatch did with each order of the batch:
@@ -185,6 +187,11 @@ func (db *DB) writeBatch(ctx context.Context, group string, orders []*order.Orde
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) && IsRetryable(err) {
+			// No answer from the server: the commit may have landed.
+			return w.res, w.attempts, fmt.Errorf("store orders: commit: %w: %w", ErrCommitUnknown, describe(err))
+		}
 		return WriteResult{}, w.attempts, fmt.Errorf("store orders: commit: %w", describe(err))
 	}
 	if w.attempts > 1 {
