@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"syscall"
@@ -196,5 +197,38 @@ func TestConsumeFailover(t *testing.T) {
 				t.Errorf("%d rows, %d distinct, want the %d produced", got, ids, produced)
 			}
 		})
+	}
+}
+
+// TestConsumeStopsWhilePostgreSQLIsPartitioned: PostgreSQL stops answering
+// without closing anything (a network partition: no reset, no answer)
+// while the consumer stores a backlog. SIGTERM must still end it within
+// 10 s with its summary; the orders it had stored stay stored once.
+func TestConsumeStopsWhilePostgreSQLIsPartitioned(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(20_000)
+	u, err := url.Parse(p.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := testenv.NewProxy(t, u.Host)
+	u.Host = proxy.Addr()
+	direct := p.dsn
+	p.dsn = u.String()
+	c := p.startConsumer("--batch-rows", "500")
+	p.dsn = direct
+	conn := p.db()
+	p.waitRows(conn, 1, time.Minute, c)
+	proxy.Hold(true)
+	// Until the consumer has sent something the database will not get.
+	for deadline := time.Now().Add(time.Minute); proxy.Stuck() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the consumer sent nothing to PostgreSQL for a minute")
+		}
+	}
+	s := c.stop(t)
+	if rows := p.count(conn); rows != s.Stored {
+		t.Errorf("%d rows, the summary says %d stored", rows, s.Stored)
 	}
 }

@@ -225,8 +225,27 @@ func (db *DB) CheckWritable(ctx context.Context, timeout time.Duration) error {
 	return fmt.Errorf("check that PostgreSQL at %s accepts writes: %s", db.addr, Describe(err))
 }
 
-// Close closes every connection of the pool.
-func (db *DB) Close() { db.pool.Close() }
+// closeWait bounds Close: pgx's goodbye to a server that does not answer
+// (a network partition: no reset, no reply) waits 15 s a connection, and a
+// stopping consumer must be gone within 10.
+const closeWait = 2 * time.Second
+
+// Close closes every connection of the pool, waiting at most closeWait;
+// connections still closing then are left to finish in the background
+// (the process is usually about to exit).
+func (db *DB) Close() {
+	done := make(chan struct{})
+	go func() {
+		db.pool.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		db.log.Warn("the database did not answer the goodbye of its connections in time; leaving them", "addr", db.addr,
+			"timeout", closeWait.String())
+	}
+}
 
 // Addr is the host:port (or socket directory) the pool connects to.
 func (db *DB) Addr() string { return db.addr }
