@@ -93,7 +93,21 @@ func runDB(ctx context.Context, out io.Writer, opts dbOptions,
 	if err != nil {
 		return err
 	}
-	return writeResult(out, opts.output, ms, func(w io.Writer) error { return printMigrations(w, ms) })
+	if err := writeResult(out, opts.output, ms, func(w io.Writer) error { return printMigrations(w, ms) }); err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if !m.Applied {
+			return nil // pending: db migrate creates what is missing
+		}
+	}
+	// Every migration is recorded as applied; the tables may still have
+	// been dropped or altered by hand since.
+	if err := db.CheckColumns(ctx); err != nil {
+		return fmt.Errorf("the migrations are recorded as applied (goose_db_version), but %w: it was changed by hand "+
+			"after they ran; restore it, or migrate a schema of its own", err)
+	}
+	return nil
 }
 
 func printMigrations(w io.Writer, ms []store.Migration) error {

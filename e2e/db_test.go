@@ -105,3 +105,23 @@ func TestDBNewerThanBinary(t *testing.T) {
 	}
 	p.checkOrders(conn, 100)
 }
+
+// TestDBMigrateAfterTheTableWasDropped: orders dropped by hand after its
+// migration ran. goose still records the migration as applied, so db
+// migrate creates nothing; it must say the table is missing (exit 1)
+// instead of reporting a schema that is not there.
+func TestDBMigrateAfterTheTableWasDropped(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	if r := run(t, nil, "db", "migrate", "--database-url", dsn); r.code != 0 {
+		t.Fatal(r)
+	}
+	mustExec(t, dsn, "DROP TABLE orders")
+	for _, cmd := range []string{"migrate", "status"} {
+		r := run(t, nil, "db", cmd, "--database-url", dsn)
+		if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, "table orders does not exist") ||
+			!strings.Contains(line, "recorded as applied") {
+			t.Errorf("db %s: want exit 1 saying orders is missing though migrated:\n%s", cmd, r)
+		}
+	}
+}

@@ -6,9 +6,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // columnTypes are the types, by pg_type.typname, each column a batch writes
@@ -26,6 +29,12 @@ var columnTypes = map[string][]string{
 	"created_at":     {"timestamptz"},
 }
 
+// ErrNoOrdersTable: there is no table orders on the search_path.
+var ErrNoOrdersTable = errors.New("table orders does not exist")
+
+// undefinedTable is SQLSTATE 42P01.
+const undefinedTable = "42P01"
+
 const columnTypesSQL = `SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod)
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
@@ -37,6 +46,10 @@ WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
 // seen until the next start.
 func (db *DB) CheckColumns(ctx context.Context) error {
 	rows, err := db.pool.Query(ctx, columnTypesSQL)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == undefinedTable {
+		return ErrNoOrdersTable
+	}
 	if err != nil {
 		return fmt.Errorf("read the columns of orders: %w", describe(err))
 	}
