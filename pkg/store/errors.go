@@ -158,7 +158,12 @@ func Describe(err error) string {
 		if pgErr.Detail != "" && !strings.HasPrefix(pgErr.Detail, "Failing row contains") {
 			s += "; detail: " + pgErr.Detail
 		}
-		if pgErr.Hint != "" {
+		if pgErr.Code == "0A000" && strings.Contains(pgErr.Message, "row-level security") {
+			// PostgreSQL's own hint, "Use INSERT statements instead", is
+			// for whoever writes the code, not for whoever runs it.
+			s += "; hint: foodpipe stores orders with COPY, which row-level security refuses: exempt foodpipe's role " +
+				"(ALTER ROLE … BYPASSRLS) or disable it on orders (ALTER TABLE orders DISABLE ROW LEVEL SECURITY)"
+		} else if pgErr.Hint != "" {
 			s += "; hint: " + pgErr.Hint
 		} else if unwrittenNotNull(pgErr) {
 			s += fmt.Sprintf("; hint: foodpipe does not write column %q of %s, so every order is refused: give it a default "+

@@ -140,6 +140,21 @@ func TestDescribeCertificateFailure(t *testing.T) {
 // database's statement_timeout is retried, and would fail the same way for
 // ever; the description says which setting to change. A cancel by an
 // operator (pg_cancel_backend), the same SQLSTATE, gets no such hint.
+// TestDescribeRowLevelSecurity: COPY refuses a table with row-level
+// security for a role subject to it; the hint says what an operator can
+// change, not PostgreSQL's "Use INSERT statements instead".
+func TestDescribeRowLevelSecurity(t *testing.T) {
+	err := fmt.Errorf("copy 500 rows: %w", &pgconn.PgError{Severity: "ERROR", Code: "0A000",
+		Message: "COPY FROM not supported with row-level security", Hint: "Use INSERT statements instead."})
+	got := Describe(err)
+	if !strings.Contains(got, "BYPASSRLS") || !strings.Contains(got, "DISABLE ROW LEVEL SECURITY") || strings.Contains(got, "INSERT statements") {
+		t.Errorf("Describe = %q, want the operator's two ways out", got)
+	}
+	if IsRetryable(err) {
+		t.Error("row-level security is retried: it will refuse every batch")
+	}
+}
+
 func TestDescribeStatementTimeout(t *testing.T) {
 	timeout := fmt.Errorf("copy 5000 rows: %w", &pgconn.PgError{Severity: "ERROR", Code: "57014",
 		Message: "canceling statement due to statement timeout"})
