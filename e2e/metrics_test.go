@@ -268,3 +268,22 @@ func lagLines(m map[string]float64) string {
 	}
 	return b.String()
 }
+
+// TestReadyWithoutPartitions: a fourth consumer of a three-partition topic
+// is in the group with no partition. It is ready — it joined, and takes
+// over when another leaves — not "joining the group" for ever.
+func TestReadyWithoutPartitions(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	p.produce(300)
+	var urls []string
+	for range 4 {
+		c := p.startConsumer("--metrics-addr", "127.0.0.1:0")
+		urls = append(urls, c.metricsURL(t))
+	}
+	conn := p.db()
+	p.waitCaughtUp(conn, 2*time.Minute)
+	for _, u := range urls {
+		waitStatus(t, u+"/readyz", 200)
+	}
+}

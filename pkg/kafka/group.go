@@ -54,6 +54,9 @@ type GroupOptions struct {
 	// Revoked is told of partitions revoked or lost; their records are no
 	// longer returned once it returns.
 	Revoked func(partitions []int32)
+	// Joined is told each time the member has joined the group (a
+	// generation began), with partitions or without.
+	Joined func()
 	// ShutOut is told, with an ErrShutOut error that says why and what to
 	// do, when the group refuses this member for a reason that rejoining
 	// cannot fix (see shutOutError). franz-go would rejoin for ever; the
@@ -114,6 +117,13 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 		kgo.HeartbeatInterval(opts.HeartbeatInterval),
 		kgo.AdjustFetchOffsetsFn(r.adjust(opts.Assigned)),
 		kgo.OnPartitionsRevoked(r.revoke(opts.Revoked)),
+		// franz-go calls this after every join, even with nothing new
+		// assigned: a member with no partition has joined too.
+		kgo.OnPartitionsAssigned(func(ctx context.Context, _ *kgo.Client, _ map[string][]int32) {
+			if opts.Joined != nil && r.waitMade(ctx) == nil {
+				opts.Joined()
+			}
+		}),
 		kgo.OnPartitionsLost(r.revoke(opts.Revoked)),
 		// Ask for metadata often enough that a seek to a partition whose
 		// leader moved is not held up by the 5 s default minimum age.

@@ -197,6 +197,7 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 			return c.assigned(mergeDone(ctx, runCtx), r, parts)
 		},
 		Revoked: c.revoked,
+		Joined:  c.joinedGroup,
 		ShutOut: c.shutOut,
 	})
 	if err != nil {

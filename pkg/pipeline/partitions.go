@@ -58,6 +58,17 @@ func (ps *partition) writable(epoch int64) bool {
 	return ps.op == nil && ps.heldUntil.IsZero() && ps.epoch == epoch
 }
 
+// joinedGroup makes the consumer ready once it is in the group, whether it
+// got partitions or not: a member without any takes over when another
+// leaves.
+func (c *consumer) joinedGroup() {
+	c.mu.Lock()
+	c.joined = true
+	ready, reason := c.readiness()
+	c.mu.Unlock()
+	c.obs.Ready(ready, reason)
+}
+
 // assigned decides where each newly assigned partition starts and takes
 // ownership of it. It runs in the group's goroutine, before fetching starts.
 func (c *consumer) assigned(ctx context.Context, r *kafka.GroupReader, parts []int32) (map[int32]int64, error) {
