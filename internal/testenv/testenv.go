@@ -117,6 +117,29 @@ func Schema(t testing.TB) (dsn, schema string) {
 	return WithSearchPath(base, schema), schema
 }
 
+// Database creates a database of the test's own on the test bed's server,
+// for tests that change a database's settings, and returns its URL and
+// name. It is dropped when the test ends (connections and all).
+func Database(t testing.TB) (dsn, name string) {
+	t.Helper()
+	base := DatabaseURL(t)
+	name = strings.ToLower(strings.ReplaceAll(Name(t, "db"), "-", "_"))
+	if err := execSQL(base, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		unavailable(t, "PostgreSQL", err)
+	}
+	t.Cleanup(func() {
+		if err := execSQL(base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Logf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("test bed database URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String(), name
+}
+
 // execSQL runs one statement on its own connection. testenv talks to
 // PostgreSQL with pgx directly, not through pkg/store, so that store's own
 // tests can use it without an import cycle.

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/order"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -196,5 +198,59 @@ func TestIdleInTransactionTimeoutIsRetried(t *testing.T) {
 	}
 	if res, err := db.WriteBatch(t.Context(), "g", orders, offsets, nil); err != nil || res.Inserted != 10 {
 		t.Fatalf("retry: %+v, %v", res, err)
+	}
+}
+
+// TestDatabaseNotAcceptingConnectionsIsRetried: an administrator sets
+// ALLOW_CONNECTIONS false on the database (maintenance) and ends its
+// sessions. New connections get FATAL 55000, "not currently accepting
+// connections": a state that passes, like a server starting up (57P03),
+// so it is retried, and the write goes through once connections are
+// allowed again.
+func TestDatabaseNotAcceptingConnectionsIsRetried(t *testing.T) {
+	t.Parallel()
+	dsn, name := testenv.Database(t)
+	db := openDSN(t, dsn, Options{}, true)
+	admin := testenv.DatabaseURL(t)
+	ident := pgx.Identifier{name}.Sanitize()
+	mustExecAt(t, admin, "ALTER DATABASE "+ident+" ALLOW_CONNECTIONS false")
+	mustExecAt(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
+	orders := genOrders(t, 91, 5)
+	offsets := []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 5}}
+	// Until the pool has dropped the sessions that were ended, and a new
+	// connection meets the refusal.
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; {
+		_, err = db.WriteBatch(t.Context(), "g", orders, offsets, nil)
+		var pgErr *pgconn.PgError
+		if err == nil || errors.As(err, &pgErr) && pgErr.Code == "55000" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err == nil || !IsRetryable(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	// At start it is waited for, as a server starting up is, not refused
+	// at once like a wrong password.
+	_, err = Open(t.Context(), config.Postgres{DatabaseURL: dsn, ConnectTimeout: time.Second}, Options{}, testenv.Logger(t))
+	if !errors.Is(err, ErrUnreachable) {
+		t.Errorf("Open: %v, want ErrUnreachable after waiting", err)
+	}
+	mustExecAt(t, admin, "ALTER DATABASE "+ident+" ALLOW_CONNECTIONS true")
+	if res, err := db.WriteBatch(t.Context(), "g", orders, offsets, nil); err != nil || res.Inserted != 5 {
+		t.Fatalf("once allowed again: %+v, %v", res, err)
+	}
+}
+
+// mustExecAt runs sql on its own connection to dsn.
+func mustExecAt(t *testing.T, dsn, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(t.Context(), sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
 	}
 }

@@ -169,13 +169,20 @@ func Open(ctx context.Context, cfg config.Postgres, opts Options, log *slog.Logg
 }
 
 // waitReady pings until the database answers, at most timeout: a server
-// that is still starting is waited for; one that refuses the login, or
-// whose certificate cannot be verified, is not.
+// that is still starting, full, or closed to connections for maintenance
+// is waited for; one that refuses the login, or whose certificate cannot
+// be verified, is not.
 func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
 	refused := func(err error) bool {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
-			return pgErr.Code != "57P03" // 57P03: the database system is starting up
+			switch {
+			case pgErr.Code == "57P03", // the database system is starting up
+				pgErr.Code == "53300",                              // too many connections, for now
+				pgErr.Code == "55000" && pgErr.Severity == "FATAL": // ALLOW_CONNECTIONS false, for now
+				return false
+			}
+			return true
 		}
 		_, bad := reach.Certificate(err, "")
 		return bad
