@@ -126,12 +126,15 @@ func IsRetryable(err error) bool {
 			strings.HasPrefix(code, "53"), // insufficient resources
 			strings.HasPrefix(code, "40"), // transaction rollback: serialization, deadlock
 			strings.HasPrefix(code, "57P"),
-			code == "57014",                              // query canceled: statement timeout, pg_cancel_backend
-			code == "55P03",                              // lock not available
-			code == "58030",                              // I/O error on the server
-			code == "25P03",                              // idle_in_transaction_session_timeout ended the session
-			code == "55000" && pgErr.Severity == "FATAL", // the database does not accept connections now (ALLOW_CONNECTIONS false)
-			code == "25006":                              // read-only transaction: a standby during failover
+			code == "57014", // query canceled: statement timeout, pg_cancel_backend
+			code == "55P03", // lock not available
+			code == "58030", // I/O error on the server
+			code == "25P03", // idle_in_transaction_session_timeout ended the session
+			code == "25006": // read-only transaction: a standby during failover
+			return true
+		case code == "55000" && pgErr.Severity == "FATAL":
+			// At connection: the database does not accept connections
+			// now (ALLOW_CONNECTIONS false, for maintenance).
 			return true
 		}
 		return false
