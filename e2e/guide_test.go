@@ -243,16 +243,4 @@ func TestGuide(t *testing.T) {
 	}
 }
 
-func mustExec(t *testing.T, dsn, sql string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql); err != nil {
-		t.Fatal(err)
-	}
-}
+func mustExec(t *testing.T, dsn, sql string) { testenv.Exec(t, dsn, sql) }

@@ -140,6 +140,15 @@ func Database(t testing.TB) (dsn, name string) {
 	return u.String(), name
 }
 
+// Exec runs sql on a connection of its own to dsn, failing the test on an
+// error.
+func Exec(t testing.TB, dsn, sql string) {
+	t.Helper()
+	if err := execSQL(dsn, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
 // execSQL runs one statement on its own connection. testenv talks to
 // PostgreSQL with pgx directly, not through pkg/store, so that store's own
 // tests can use it without an import cycle.

@@ -19,6 +19,13 @@ func RedactDSN(dsn string) string {
 	if isURL(dsn) {
 		return redactURL(dsn)
 	}
+	return spliceSecrets(dsn, func(p dsnPair) (int, int, string) { return p.start, p.end, redacted })
+}
+
+// spliceSecrets rewrites the secret settings of a key=value DSN: span
+// says which bytes of each to replace, and with what. A string that
+// cannot be read is hidden whole.
+func spliceSecrets(dsn string, span func(p dsnPair) (from, to int, with string)) string {
 	pairs, ok := dsnPairs(dsn)
 	if !ok {
 		return redacted
@@ -27,9 +34,10 @@ func RedactDSN(dsn string) string {
 	last := 0
 	for _, p := range pairs {
 		if secretDSNKeys[strings.ToLower(p.key)] {
-			b.WriteString(dsn[last:p.start])
-			b.WriteString(redacted)
-			last = p.end
+			from, to, with := span(p)
+			b.WriteString(dsn[last:from])
+			b.WriteString(with)
+			last = to
 		}
 	}
 	b.WriteString(dsn[last:])
@@ -85,22 +93,15 @@ func WithoutPasswords(dsn string) string {
 		}
 		return u.String()
 	}
-	pairs, ok := dsnPairs(dsn)
-	if !ok {
-		return redacted
-	}
-	var b strings.Builder
-	last := 0
-	for _, p := range pairs {
-		if secretDSNKeys[strings.ToLower(p.key)] {
-			// From the keyword on, so that it and its "=" go too.
-			b.WriteString(dsn[last:p.keyStart])
-			for last = p.end; last < len(dsn) && isSpace(dsn[last]); last++ {
-			}
+	// From the keyword on, so that it and its "=" go too, to the next
+	// setting.
+	return strings.TrimSpace(spliceSecrets(dsn, func(p dsnPair) (int, int, string) {
+		to := p.end
+		for to < len(dsn) && isSpace(dsn[to]) {
+			to++
 		}
-	}
-	b.WriteString(dsn[last:])
-	return strings.TrimSpace(b.String())
+		return p.keyStart, to, ""
+	}))
 }
 
 // isURL reports whether dsn is a URL, PostgreSQL's or another driver's

@@ -213,8 +213,8 @@ func TestDatabaseNotAcceptingConnectionsIsRetried(t *testing.T) {
 	db := openDSN(t, dsn, Options{}, true)
 	admin := testenv.DatabaseURL(t)
 	ident := pgx.Identifier{name}.Sanitize()
-	mustExecAt(t, admin, "ALTER DATABASE "+ident+" ALLOW_CONNECTIONS false")
-	mustExecAt(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
+	testenv.Exec(t, admin, "ALTER DATABASE "+ident+" ALLOW_CONNECTIONS false")
+	testenv.Exec(t, admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+name+"'")
 	orders := genOrders(t, 91, 5)
 	offsets := []Offset{{Topic: "t", Partition: 0, Expected: -1, Next: 5}}
 	// Until the pool has dropped the sessions that were ended, and a new
@@ -236,21 +236,8 @@ func TestDatabaseNotAcceptingConnectionsIsRetried(t *testing.T) {
 	if !errors.Is(err, ErrUnreachable) {
 		t.Errorf("Open: %v, want ErrUnreachable after waiting", err)
 	}
-	mustExecAt(t, admin, "ALTER DATABASE "+ident+" ALLOW_CONNECTIONS true")
+	testenv.Exec(t, admin, "ALTER DATABASE "+ident+" ALLOW_CONNECTIONS true")
 	if res, err := db.WriteBatch(t.Context(), "g", orders, offsets, nil); err != nil || res.Inserted != 5 {
 		t.Fatalf("once allowed again: %+v, %v", res, err)
-	}
-}
-
-// mustExecAt runs sql on its own connection to dsn.
-func mustExecAt(t *testing.T, dsn, sql string) {
-	t.Helper()
-	conn, err := pgx.Connect(t.Context(), dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
-	if _, err := conn.Exec(t.Context(), sql); err != nil {
-		t.Fatalf("%s: %v", sql, err)
 	}
 }

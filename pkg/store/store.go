@@ -176,13 +176,10 @@ func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
 	refused := func(err error) bool {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
-			switch {
-			case pgErr.Code == "57P03", // the database system is starting up
-				pgErr.Code == "53300",                              // too many connections, for now
-				pgErr.Code == "55000" && pgErr.Severity == "FATAL": // ALLOW_CONNECTIONS false, for now
-				return false
-			}
-			return true
+			// What a running consumer would retry — starting up (57P03),
+			// full (53300), closed to connections for now (FATAL 55000) —
+			// is waited for; a wrong password or database is not.
+			return !IsRetryable(pgErr)
 		}
 		_, bad := reach.Certificate(err, "")
 		return bad
