@@ -111,7 +111,7 @@ type deadLetterRow struct {
 	Source         sourceCoordinates `json:"source"`
 	Group          string            `json:"group"`
 	FailedAt       string            `json:"failed_at"`
-	Key            string            `json:"key"`
+	Key            *string           `json:"key"` // nil: the record has no key
 	ValueBytes     int               `json:"value_bytes"`
 	ValuePreview   string            `json:"value_preview"`
 	Truncated      bool              `json:"truncated"`
@@ -135,9 +135,13 @@ func deadLetterRowOf(l kafka.Letter) deadLetterRow {
 		Partition: l.Partition, Offset: l.Offset, Class: l.Class, Reason: l.Reason,
 		Source:   sourceCoordinates{Topic: l.SourceTopic, Partition: l.SourcePartition, Offset: l.SourceOffset, Timestamp: timeText(l.SourceTimestamp)},
 		Group:    l.Group,
-		FailedAt: timeText(l.FailedAt), Key: escape(l.Key, 0), ValueBytes: len(l.Value), ValuePreview: escape(l.Value, previewRunes),
+		FailedAt: timeText(l.FailedAt), ValueBytes: len(l.Value), ValuePreview: escape(l.Value, previewRunes),
 		Truncated: l.Truncated, OriginalSize: l.OriginalSize, OriginalSHA256: l.OriginalSHA256,
 		Headers: map[string]string{},
+	}
+	if l.Key != nil {
+		k := escape(l.Key, 0)
+		r.Key = &k
 	}
 	for _, h := range l.Headers {
 		r.Headers[h.Key] = string(h.Value)

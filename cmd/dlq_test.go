@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -54,5 +55,23 @@ func TestDLQTopicHint(t *testing.T) {
 	}
 	if other := errors.New("connection refused"); withHint(other, hint) != other {
 		t.Error("a hint added to an error that is not a missing topic")
+	}
+}
+
+// TestDeadLetterRowKey: a record with no key (null) and one with an empty key
+// are different records, and replay sends each back as it was; the JSON line
+// shows which: null or "".
+func TestDeadLetterRowKey(t *testing.T) {
+	for _, tt := range []struct {
+		key  []byte
+		want string
+	}{{nil, `"key":null`}, {[]byte{}, `"key":""`}, {[]byte("CUST-1\n"), `"key":"CUST-1\\n"`}} {
+		b, err := json.Marshal(deadLetterRowOf(kafka.Letter{Key: tt.key}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), tt.want) {
+			t.Errorf("key %q: %s, want %s", tt.key, b, tt.want)
+		}
 	}
 }
