@@ -2,6 +2,7 @@ package cmd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -97,15 +98,34 @@ func runLag(ctx context.Context, out io.Writer, opts lagOptions) error {
 	if opts.maxLag < 0 {
 		return nil
 	}
-	if over := rep.Over(opts.maxLag); len(over) > 0 {
-		parts := make([]string, len(over))
-		for i, r := range over {
-			parts[i] = fmt.Sprintf("partition %d lags %d", r.Partition, r.Lag)
-		}
-		return fmt.Errorf("group %s is more than --max-lag %d records behind in %s: %s",
-			opts.group, opts.maxLag, opts.topic, strings.Join(parts, ", "))
+	return overMaxLag(rep.Over(opts.maxLag), opts)
+}
+
+// overMaxLag is the one line of a lag check that failed: the partitions
+// lagging more than --max-lag, and those consume cannot resume.
+func overMaxLag(over []pipeline.LagRow, opts lagOptions) error {
+	if len(over) == 0 {
+		return nil
 	}
-	return nil
+	var lagging, blocked []string
+	for _, r := range over {
+		if r.Blocked {
+			blocked = append(blocked, fmt.Sprint(r.Partition))
+		} else {
+			lagging = append(lagging, fmt.Sprintf("partition %d lags %d", r.Partition, r.Lag))
+		}
+	}
+	msg := fmt.Sprintf("group %s fails --max-lag %d in %s: ", opts.group, opts.maxLag, opts.topic)
+	if len(lagging) > 0 {
+		msg += strings.Join(lagging, ", ")
+	}
+	if len(blocked) > 0 {
+		if len(lagging) > 0 {
+			msg += "; "
+		}
+		msg += "consume cannot resume partition " + strings.Join(blocked, ", ") + " (see the note)"
+	}
+	return errors.New(msg)
 }
 
 // warnUnknownGroup says that the group stored nothing for the topic, and

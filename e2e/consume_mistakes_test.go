@@ -468,6 +468,19 @@ func TestConsumeTopicRecreated(t *testing.T) {
 		}
 	}
 
+	// lag shows those partitions blocked, lagging all the new topic holds;
+	// an alert on --max-lag fires for them however high the limit, since no
+	// consumer can start.
+	rep, r := p.lag("--max-lag", "1000000")
+	if r.code != 1 || !strings.Contains(errorLine(t, r), "consume cannot resume partition") {
+		t.Errorf("lag --max-lag on a group that cannot resume: want exit 1 naming the blocked partitions\n%s", r)
+	}
+	for _, row := range rep.Partitions {
+		if row.Lag != row.End-row.Start || !row.Blocked || !strings.Contains(row.Note, "earlier topic of this name") {
+			t.Errorf("lag row %+v: want blocked, lagging end - start, noted as stored for an earlier topic", row)
+		}
+	}
+
 	p.produce(6000) // now the new partitions reach past the stored offsets
 	c = p.startConsumer()
 	if code := c.waitExit(t, time.Minute); code != 1 || !strings.Contains(c.errorLine(t), "deleted and created again") {

@@ -23,6 +23,7 @@ type lagReport struct {
 		End       int64  `json:"end"`
 		Lag       int64  `json:"lag"`
 		Note      string `json:"note"`
+		Blocked   bool   `json:"blocked"`
 	} `json:"partitions"`
 	Total int64 `json:"total_lag"`
 }

@@ -33,6 +33,9 @@ type LagRow struct {
 	Lag int64 `json:"lag"`
 	// Note explains a lag not counted from Stored.
 	Note string `json:"note,omitempty"`
+	// Blocked: consume refuses to resume from Stored (see Note) unless told
+	// by --offset-out-of-range, whatever Lag says.
+	Blocked bool `json:"blocked"`
 }
 
 // LagReport is the lag of a group in a topic.
@@ -89,11 +92,14 @@ func lagRows(bounds map[int32]kafka.Bounds, committed map[int32]int64, stored ma
 		case s.TopicID != "" && topicID != "" && s.TopicID != topicID:
 			row.Lag = b.End - b.Start
 			row.Note = fmt.Sprintf("stored for an earlier topic of this name (id %s, now %s): consume refuses it unless --offset-out-of-range", s.TopicID, topicID)
+			row.Blocked = true
 		case s.Next < b.Start:
 			row.Lag = b.End - b.Start
 			row.Note = fmt.Sprintf("%d records deleted by retention before they were stored: consume refuses it unless --offset-out-of-range", b.Start-s.Next)
+			row.Blocked = true
 		case s.Next > b.End:
 			row.Note = "stored offset past the end (topic deleted and created again?): consume refuses it unless --offset-out-of-range"
+			row.Blocked = true
 		default:
 			row.Lag = b.End - s.Next
 		}
@@ -102,11 +108,12 @@ func lagRows(bounds map[int32]kafka.Bounds, committed map[int32]int64, stored ma
 	return rows
 }
 
-// Over returns the rows that lag more than limit records, worst first.
+// Over returns the rows that lag more than limit records, and those consume
+// cannot resume (which may lag 0), worst first.
 func (r LagReport) Over(limit int64) []LagRow {
 	var over []LagRow
 	for _, row := range r.Partitions {
-		if row.Lag > limit {
+		if row.Lag > limit || row.Blocked {
 			over = append(over, row)
 		}
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,13 +23,14 @@ func TestLagRows(t *testing.T) {
 		stored    int64 // -1: nil
 		committed int64 // -1: nil
 		note      string
+		blocked   bool // consume refuses to resume it
 	}{
-		{10, 90, 80, ""},
-		{50, -1, -1, "nothing stored"},
-		{30, 20, 20, "10 records deleted by retention"},
-		{0, 12, -1, "past the end"},
-		{70, 5, -1, "earlier topic of this name"},
-		{0, -1, -1, "nothing stored"},
+		{10, 90, 80, "", false},
+		{50, -1, -1, "nothing stored", false},
+		{30, 20, 20, "10 records deleted by retention", true},
+		{0, 12, -1, "past the end", true},
+		{70, 5, -1, "earlier topic of this name", true},
+		{0, -1, -1, "nothing stored", false},
 	}
 	rows := lagRows(bounds, committed, stored, "A")
 	if len(rows) != len(want) {
@@ -43,16 +45,24 @@ func TestLagRows(t *testing.T) {
 	for i, w := range want {
 		r := rows[i]
 		if r.Partition != int32(i) || r.Lag != w.lag || ptr(r.Stored) != w.stored || ptr(r.Committed) != w.committed ||
-			(w.note == "") != (r.Note == "") || !strings.Contains(r.Note, w.note) {
+			(w.note == "") != (r.Note == "") || !strings.Contains(r.Note, w.note) || r.Blocked != w.blocked {
 			t.Errorf("partition %d: got %+v (stored %d, committed %d), want %+v", i, r, ptr(r.Stored), ptr(r.Committed), w)
 		}
 	}
 	rep := LagReport{Partitions: rows}
-	over := rep.Over(30)
-	if len(over) != 2 || over[0].Partition != 4 || over[1].Partition != 1 {
-		t.Errorf("over 30: %+v, want partitions 4 then 1", over)
+	// A partition consume cannot resume fails --max-lag whatever its lag:
+	// partition 3 lags 0, and an alert on lag alone would stay silent while
+	// no consumer can start.
+	parts := func(rows []LagRow) (ps []int32) {
+		for _, r := range rows {
+			ps = append(ps, r.Partition)
+		}
+		return ps
 	}
-	if len(rep.Over(70)) != 0 {
-		t.Errorf("over 70: %+v, want none", rep.Over(70))
+	if got := parts(rep.Over(30)); !slices.Equal(got, []int32{4, 1, 2, 3}) {
+		t.Errorf("over 30: partitions %v, want 4 1 2 3", got)
+	}
+	if got := parts(rep.Over(70)); !slices.Equal(got, []int32{4, 2, 3}) {
+		t.Errorf("over 70: partitions %v, want the blocked 4 2 3", got)
 	}
 }
