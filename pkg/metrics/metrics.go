@@ -120,6 +120,10 @@ func (m *Metrics) Delivered(err error) {
 	m.Health.SetReady("producer", true, "")
 }
 
+// Stalled marks the producer not ready (pipeline.ProduceObserver): records
+// wait and the broker acknowledges none.
+func (m *Metrics) Stalled(reason string) { m.Health.SetReady("producer", false, reason) }
+
 // Consumed counts records read (pipeline.Observer).
 func (m *Metrics) Consumed(records int) { m.consumed.Add(float64(records)) }
 

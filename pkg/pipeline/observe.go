@@ -47,6 +47,9 @@ type Commit struct {
 type ProduceObserver interface {
 	// Delivered reports one order acknowledged (err nil) or failed.
 	Delivered(err error)
+	// Stalled reports records waiting with none acknowledged for a while:
+	// the broker is away or not answering, though none has failed yet.
+	Stalled(reason string)
 }
 
 // NopObserver is the Observer of a consumer nobody watches; embed it to

@@ -30,8 +30,11 @@ type ProduceOptions struct {
 	Progress         func(ProduceStats)
 	// Started, if set, is called once connected, before the first order.
 	Started func()
-	// Observer, if set, is told of every delivery (metrics, readiness).
-	Observer ProduceObserver
+	// Observer, if set, is told of every delivery (metrics, readiness),
+	// and when records wait StallAfter with none acknowledged (default
+	// DefaultStallAfter).
+	Observer   ProduceObserver
+	StallAfter time.Duration
 	// Hold, if set, is called before each order and may wait: it holds
 	// the producer back while the consumers are too far behind (the
 	// demo's in-memory broker). An error ends generation, as a stop does.
@@ -172,6 +175,7 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 	})
 	defer said()
 	stopProgress := c.progress(opts, start)
+	stopWatch := c.watchAcks(p, opts.StallAfter)
 	stopped := produceLoop(genCtx, p, c, src, opts)
 
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.FlushTimeout)
@@ -181,6 +185,7 @@ func ProduceOrders(ctx context.Context, cluster kafka.Cluster, cfg config.KafkaP
 		cluster.Logger.Warn("flush timed out: orders not yet acknowledged count as failed",
 			"unacknowledged", p.Buffered(), "flush_timeout", opts.FlushTimeout)
 	}
+	stopWatch()
 	p.Close() // fails whatever is still buffered; its deliveries are counted
 	stopProgress()
 
@@ -278,6 +283,36 @@ func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func
 		s := c.snapshot()
 		s.Elapsed = time.Since(start)
 		opts.Progress(s)
+	})
+}
+
+// DefaultStallAfter is how long records may wait with none acknowledged
+// before the producer tells its observer it is stalled (not ready). A broker
+// that answers acknowledges within milliseconds (bench e2e's worst latency
+// is a quarter of a second); one that is away fails no record until
+// delivery-timeout, two minutes by default, and readiness kept by
+// deliveries alone would say "ready" all that while.
+const DefaultStallAfter = 5 * time.Second
+
+// watchAcks tells the observer, while records wait and none has been
+// acknowledged (or failed) for after, that the producer is stalled.
+func (c *orderCounter) watchAcks(p *kafka.Producer, after time.Duration) (stop func()) {
+	if c.obs == nil {
+		return func() {}
+	}
+	if after <= 0 {
+		after = DefaultStallAfter
+	}
+	last, since := int64(-1), time.Now()
+	return every(after/5, func() {
+		n, waiting := c.produced.Load()+c.failed.Load(), p.Buffered()
+		if n != last || waiting == 0 {
+			last, since = n, time.Now()
+			return
+		}
+		if d := time.Since(since); d >= after {
+			c.obs.Stalled(fmt.Sprintf("the broker has acknowledged no record for %s, %d waiting", d.Round(after/5), waiting))
+		}
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -288,6 +289,85 @@ func TestProduceOrdersFlushTimeout(t *testing.T) {
 		stats.Failed, stats.Failed+stats.Produced)) || !strings.Contains(msg, "some may have reached the topic") ||
 		strings.Contains(msg, "client closed") {
 		t.Errorf("err = %q, want it to say the orders were not acknowledged in time", msg)
+	}
+}
+
+// readiness is a ProduceObserver that keeps the readiness it was told last.
+type readiness struct {
+	ready   atomic.Bool
+	stalled atomic.Int64 // Stalled calls
+	reason  atomic.Value // the last Stalled reason
+}
+
+func (r *readiness) Delivered(err error) { r.ready.Store(err == nil) }
+func (r *readiness) Stalled(reason string) {
+	r.stalled.Add(1)
+	r.reason.Store(reason)
+	r.ready.Store(false)
+}
+
+// TestProduceOrdersStalledBrokerIsNotReady: a broker that stops answering
+// produce requests fails no record until delivery-timeout (minutes), so
+// readiness kept by deliveries alone stayed "ready" all that while. With
+// records waiting and none acknowledged for StallAfter, the observer hears
+// the producer is stalled; the first acknowledgement after makes it ready
+// again, and nothing is lost.
+func TestProduceOrdersStalledBrokerIsNotReady(t *testing.T) {
+	t.Parallel()
+	const topic = "orders"
+	fake, cluster := kfakeCluster(t, topic)
+	var holding atomic.Bool
+	release := make(chan struct{})
+	var once sync.Once
+	unhold := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(unhold) // before fake.Close, which needs the handler back
+	fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		fake.KeepControl()
+		if holding.Load() {
+			<-release
+		}
+		return nil, nil, false
+	})
+	obs := &readiness{}
+	var acked atomic.Int64
+	go func() {
+		wait := func(cond func() bool) bool {
+			for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					return false
+				}
+			}
+			return true
+		}
+		if !wait(func() bool { return acked.Load() >= 100 && obs.ready.Load() }) {
+			t.Error("no order acknowledged")
+		}
+		holding.Store(true)
+		if !wait(func() bool { return obs.stalled.Load() > 0 }) {
+			t.Error("the producer never said it was stalled while the broker held every request")
+		}
+		holding.Store(false)
+		unhold()
+	}()
+	stats, err := ProduceOrders(t.Context(), cluster, testProducerConfig(), topic, newTestGenerator(t, 4), ProduceOptions{
+		Rate: 2000, Count: 1000, FlushTimeout: 30 * time.Second, StallAfter: 100 * time.Millisecond,
+		ProgressInterval: 10 * time.Millisecond, Progress: func(s ProduceStats) { acked.Store(s.Produced) }, Observer: obs,
+	})
+	if err != nil || stats.Produced != 1000 || stats.Failed != 0 {
+		t.Fatalf("stats %+v, err %v; want all 1000 produced", stats, err)
+	}
+	if reason, _ := obs.reason.Load().(string); !strings.Contains(reason, "acknowledged no record for") || !strings.Contains(reason, "waiting") {
+		t.Errorf("stalled reason %q, want it to say no record was acknowledged and how many wait", reason)
+	}
+	if !obs.ready.Load() {
+		t.Error("not ready after every order was acknowledged")
+	}
+	var n int64
+	for _, end := range testenv.EndOffsetsAt(t, fake.ListenAddrs(), topic) {
+		n += end
+	}
+	if n != 1000 {
+		t.Errorf("%d records in the topic, want 1000", n)
 	}
 }
 
