@@ -55,9 +55,9 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 	if _, err := w.tx.Exec(ctx, savepointSQL); err != nil {
 		return fmt.Errorf("store orders: savepoint: %w", describe(err))
 	}
-	n, err := w.attempt(ctx, lo, hi, viaStaging)
+	n, fresh, err := w.attempt(ctx, lo, hi, viaStaging)
 	if err == nil {
-		return w.accepted(ctx, lo, hi, int(n), viaStaging)
+		return w.accepted(ctx, lo, hi, int(n), fresh)
 	}
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
@@ -99,8 +99,9 @@ func (w *batchWriter) write(ctx context.Context, lo, hi int, viaStaging bool) er
 }
 
 // accepted counts an attempt that stored n rows of orders[lo:hi] and
-// releases its savepoint.
-func (w *batchWriter) accepted(ctx context.Context, lo, hi, n int, viaStaging bool) error {
+// releases its savepoint. fresh is the number of distinct order_ids of the
+// range orders did not hold before a staging attempt, -1 for a COPY.
+func (w *batchWriter) accepted(ctx context.Context, lo, hi, n int, fresh int64) error {
 	w.res.Inserted += n
 	if skipped := hi - lo - n; skipped > 0 {
 		missing, err := w.missing(ctx, lo, hi)
@@ -111,14 +112,17 @@ func (w *batchWriter) accepted(ctx context.Context, lo, hi, n int, viaStaging bo
 		// though its row was stored.
 		missing = missing[:min(len(missing), skipped)]
 		w.res.Dropped = append(w.res.Dropped, missing...)
-		if viaStaging {
-			w.res.Duplicates += skipped - len(missing)
-		} else {
-			// A COPY fails on a duplicate rather than skip it: a row it
-			// skipped that orders holds was stored by a trigger, in a
-			// table that inherits from orders, say.
-			w.res.Inserted += skipped - len(missing)
+		// A COPY fails on a duplicate rather than skip it; the staging
+		// INSERT skips the rows of order_ids stored before and the repeats
+		// of one within the range. A skipped row neither of those nor
+		// missing was stored by a trigger, in a table that inherits from
+		// orders, say.
+		dups := 0
+		if fresh >= 0 {
+			dups = min(hi-lo-int(fresh), skipped-len(missing))
 		}
+		w.res.Duplicates += dups
+		w.res.Inserted += skipped - len(missing) - dups
 	}
 	if lo == 0 && hi == len(w.orders) {
 		return nil // the whole batch in one go: the commit releases it
@@ -129,19 +133,24 @@ func (w *batchWriter) accepted(ctx context.Context, lo, hi, n int, viaStaging bo
 	return nil
 }
 
-// attempt stores orders[lo:hi] by one path and returns the rows inserted.
-func (w *batchWriter) attempt(ctx context.Context, lo, hi int, viaStaging bool) (int64, error) {
+// attempt stores orders[lo:hi] by one path and returns the rows inserted
+// and, on the staging path, the distinct order_ids orders did not hold
+// before (-1 for a COPY).
+func (w *batchWriter) attempt(ctx context.Context, lo, hi int, viaStaging bool) (n, fresh int64, err error) {
 	w.attempts++
 	w.src.reset(w.orders[lo:hi])
 	if !viaStaging {
 		tag, err := w.pg.CopyFrom(ctx, &w.src, copyOrdersSQL)
-		return tag.RowsAffected(), err
+		return tag.RowsAffected(), -1, err
 	}
 	if _, err := w.pg.CopyFrom(ctx, &w.src, copyStagingSQL); err != nil {
-		return 0, err
+		return 0, 0, err
+	}
+	if err := w.tx.QueryRow(ctx, newInStagingSQL).Scan(&fresh); err != nil {
+		return 0, 0, err
 	}
 	tag, err := w.tx.Exec(ctx, moveFromStagingSQL)
-	return tag.RowsAffected(), err
+	return tag.RowsAffected(), fresh, err
 }
 
 // missing lists, by index in w.orders, the orders of orders[lo:hi] that

@@ -65,9 +65,15 @@ const (
 	// The slow path's staging table: a temporary table shaped like orders
 	// (types, NOT NULL and defaults; no CHECK, no indexes), private to the
 	// connection, created once per connection and emptied at every commit.
-	stagingTable       = "pg_temp.foodpipe_orders_staging"
-	createStagingSQL   = "CREATE TEMP TABLE IF NOT EXISTS foodpipe_orders_staging (LIKE orders INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-	copyStagingSQL     = "COPY " + stagingTable + " (" + orderColumns + ") FROM STDIN (FORMAT binary)"
+	stagingTable     = "pg_temp.foodpipe_orders_staging"
+	createStagingSQL = "CREATE TEMP TABLE IF NOT EXISTS foodpipe_orders_staging (LIKE orders INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+	copyStagingSQL   = "COPY " + stagingTable + " (" + orderColumns + ") FROM STDIN (FORMAT binary)"
+	// newInStagingSQL counts the distinct order_ids staged that orders does
+	// not hold yet: the rest of the staged rows are duplicates, so that a
+	// row the INSERT skipped but orders holds after it (a trigger stored it
+	// in a table inheriting from orders) counts as stored, not a duplicate.
+	newInStagingSQL = "SELECT count(DISTINCT s.order_id) FROM " + stagingTable + " s\n" +
+		"WHERE NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = s.order_id)"
 	moveFromStagingSQL = "WITH moved AS (DELETE FROM " + stagingTable + " RETURNING " + orderColumns + ")\n" +
 		"INSERT INTO orders (" + orderColumns + ") SELECT " + orderColumns + " FROM moved\n" +
 		"ON CONFLICT (order_id) DO NOTHING"
