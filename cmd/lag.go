@@ -115,17 +115,16 @@ func overMaxLag(over []pipeline.LagRow, opts lagOptions) error {
 			lagging = append(lagging, fmt.Sprintf("partition %d lags %d", r.Partition, r.Lag))
 		}
 	}
-	msg := fmt.Sprintf("group %s fails --max-lag %d in %s: ", opts.group, opts.maxLag, opts.topic)
+	var parts []string
 	if len(lagging) > 0 {
-		msg += strings.Join(lagging, ", ")
+		parts = append(parts, fmt.Sprintf("is more than --max-lag %d records behind in %s: %s",
+			opts.maxLag, opts.topic, strings.Join(lagging, ", ")))
 	}
 	if len(blocked) > 0 {
-		if len(lagging) > 0 {
-			msg += "; "
-		}
-		msg += "consume cannot resume partition " + strings.Join(blocked, ", ") + " (see the note)"
+		parts = append(parts, fmt.Sprintf("cannot resume in %s: consume cannot resume partition %s (see the note)",
+			opts.topic, strings.Join(blocked, ", ")))
 	}
-	return errors.New(msg)
+	return errors.New("group " + opts.group + " " + strings.Join(parts, "; and "))
 }
 
 // warnUnknownGroup says that the group stored nothing for the topic, and
