@@ -267,16 +267,19 @@ producer, the schema or PostgreSQL's settings is fixed.
 
 Each dead letter is replayed at most once, however often the command runs: the
 progress of each class is recorded as the committed offsets of its own Kafka group,
-<replay-group>.decode, .validate and .store, advanced past each batch once the
-broker acknowledged its records. A crash between the acknowledgement and the
+<replay-group>.decode, .validate and .store, advanced past each batch for the
+records the broker acknowledged. A crash between the acknowledgement and the
 commit replays that batch again on the next run; consume stores an order once by
 order_id, so nothing is stored twice. --replay-group with a new name replays
-everything again. A record dead-lettered twice (its consumer crashed between the
-dead letter's acknowledgement and its commit) is replayed once: the copy, the same
-source offset and bytes, is skipped and counted.
+everything again. A dead letter whose source topic does not exist stops the run
+before its batch is sent; one its topic refuses fails alone, and the next run
+sends only it. A record dead-lettered twice (its consumer crashed between the
+dead letter's acknowledgement and its commit) is replayed once when the run reads
+both: the copy, the same source offset and bytes, is skipped and counted.
 
 Markers (records too large to dead-letter whole) have no value and are skipped
 and counted; find the original at the source partition and offset they name.
+So are letters without a foodpipe-error-class foodpipe knows.
 --class replays only the given classes; --dry-run counts what would be replayed
 and changes nothing.`,
 		Example: `  foodpipe dlq replay --class store --dry-run

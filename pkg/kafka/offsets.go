@@ -143,6 +143,26 @@ func (a *Admin) TopicID(ctx context.Context, topic string) (string, error) {
 // partitions of topic; a partition with no commit is absent, and so is
 // every partition of a group the coordinator does not know.
 func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[int32]int64, error) {
+	pos, err := a.CommittedPositions(ctx, group, topic)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[int32]int64, len(pos))
+	for p, o := range pos {
+		out[p] = o.Next
+	}
+	return out, nil
+}
+
+// Position is a group's committed offset in one partition, with the
+// metadata string committed beside it.
+type Position struct {
+	Next     int64
+	Metadata string
+}
+
+// CommittedPositions is CommittedOffsets with each commit's metadata.
+func (a *Admin) CommittedPositions(ctx context.Context, group, topic string) (map[int32]Position, error) {
 	var resp kadm.OffsetResponses
 	err := a.coordinated(ctx, func(ctx context.Context) (err error) {
 		if resp, err = a.adm.FetchOffsetsForTopics(ctx, group, topic); err == nil {
@@ -151,15 +171,15 @@ func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[
 		return err
 	})
 	if errors.Is(err, kerr.GroupIDNotFound) {
-		return map[int32]int64{}, nil
+		return map[int32]Position{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("fetch offsets of group %s for %s: %w", group, topic, err)
 	}
-	out := map[int32]int64{}
+	out := map[int32]Position{}
 	resp.Each(func(o kadm.OffsetResponse) {
 		if o.Topic == topic && o.At >= 0 {
-			out[o.Partition] = o.At
+			out[o.Partition] = Position{Next: o.At, Metadata: o.Metadata}
 		}
 	})
 	return out, nil
@@ -170,12 +190,22 @@ func (a *Admin) CommittedOffsets(ctx context.Context, group, topic string) (map[
 // the group has no members: a group of foodpipe's own that no consumer
 // joins (dlq replay's).
 func (a *Admin) CommitOffsets(ctx context.Context, group, topic string, offsets map[int32]int64) error {
-	if len(offsets) == 0 {
+	pos := make(map[int32]Position, len(offsets))
+	for p, n := range offsets {
+		pos[p] = Position{Next: n}
+	}
+	return a.CommitPositions(ctx, group, topic, pos)
+}
+
+// CommitPositions is CommitOffsets with metadata (at most the broker's
+// offset.metadata.max.bytes, 4096 by default).
+func (a *Admin) CommitPositions(ctx context.Context, group, topic string, positions map[int32]Position) error {
+	if len(positions) == 0 {
 		return nil
 	}
 	var os kadm.Offsets
-	for _, p := range slices.Sorted(maps.Keys(offsets)) {
-		os.AddOffset(topic, p, offsets[p], -1)
+	for _, p := range slices.Sorted(maps.Keys(positions)) {
+		os.Add(kadm.Offset{Topic: topic, Partition: p, At: positions[p].Next, LeaderEpoch: -1, Metadata: positions[p].Metadata})
 	}
 	resp, err := a.adm.CommitOffsets(ctx, group, os)
 	if err == nil {

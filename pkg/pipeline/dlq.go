@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"hash/maphash"
 	"maps"
 	"slices"
@@ -111,6 +112,9 @@ const (
 	SkipNoSource = "no source topic"
 	// SkipLoop: the source topic is the dead-letter topic itself.
 	SkipLoop = "source is the dead-letter topic"
+	// SkipNoClass: the letter's foodpipe-error-class header is missing or
+	// names no class foodpipe writes (a record put there by hand).
+	SkipNoClass = "no known class"
 	// SkipCopy: the same source record, dead-lettered again by a consumer
 	// that crashed between the acknowledgement and its commit, was replayed
 	// earlier in this run.
@@ -149,7 +153,9 @@ type SourceReplays struct {
 // once the cause of their failure is fixed. Each class's progress is the
 // committed offsets of its own group, advanced past every batch once the
 // batch's letters are acknowledged: a second Replay sends nothing that the
-// first sent. A source record dead-lettered twice (a consumer crashed
+// first sent. A letter whose source topic does not exist stops the run
+// before anything of its batch is sent; one its topic refuses fails alone,
+// and the letters acknowledged beside it are recorded (dlq_progress.go). A source record dead-lettered twice (a consumer crashed
 // between the acknowledgement and its commit) is replayed once per run.
 // A crash between the acknowledgement and the commit sends that batch
 // again on the next run (the sink stores an order once by order_id).
@@ -174,11 +180,9 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 	if err != nil {
 		return st, err
 	}
-	done := map[string]map[int32]int64{} // class → partition → next offset not yet replayed
-	for _, c := range classes {
-		if done[c], err = admin.CommittedOffsets(ctx, st.Groups[c], opts.Topic); err != nil {
-			return st, err
-		}
+	done, ahead, err := loadProgress(ctx, admin, opts.Topic, st.Groups)
+	if err != nil {
+		return st, err
 	}
 	from := replayFrom(starts, classes, done)
 	cluster.Logger.Info("replaying dead letters", "topic", opts.Topic, "classes", classes, "groups", slices.Sorted(maps.Values(st.Groups)),
@@ -191,7 +195,7 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 		partition int32
 	}
 	sources := map[source]int64{}
-	pick := picker{topic: opts.Topic, classes: classes, done: done, seen: map[origin]struct{}{}, seed: maphash.MakeSeed()}
+	pick := picker{topic: opts.Topic, classes: classes, done: done, ahead: ahead, seen: map[origin]struct{}{}, seed: maphash.MakeSeed()}
 	// The batch in hand is finished even when a stop is asked: what was
 	// acknowledged is committed, so that a stop never causes a replay twice.
 	finish := context.WithoutCancel(ctx)
@@ -202,19 +206,37 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 				todo = append(todo, l)
 			}
 		}
-		if !opts.DryRun {
-			if err := replayer.Replay(finish, todo); err != nil {
-				return err
+		if err := replayer.Check(finish, todo); err != nil {
+			return err // nothing of the batch sent
+		}
+		acked := make([]bool, len(todo))
+		var err error
+		if opts.DryRun {
+			for i := range acked {
+				acked[i] = true
+			}
+		} else {
+			acked, err = replayer.Replay(finish, todo)
+		}
+		for i, l := range todo {
+			if acked[i] {
+				sources[source{l.SourceTopic, l.SourcePartition}]++
+				st.Replayed++
 			}
 		}
-		for _, l := range todo {
-			sources[source{l.SourceTopic, l.SourcePartition}]++
-		}
-		st.Replayed += int64(len(todo))
 		if opts.DryRun {
 			return nil
 		}
-		return commitReplayed(finish, admin, opts.Topic, st.Groups, done, b.Next)
+		// What was acknowledged is recorded even when a letter failed, so
+		// that the next run sends only what this one did not.
+		next := settle(b.Next, todo, acked, ahead)
+		if cerr := commitReplayed(finish, cluster.Logger, admin, opts.Topic, st.Groups, done, ahead, next); cerr != nil {
+			if err != nil {
+				return fmt.Errorf("%w (and recording the progress failed: %w)", err, cerr)
+			}
+			return cerr
+		}
+		return err
 	})
 	for src, n := range sources {
 		st.Sources = append(st.Sources, SourceReplays{Topic: src.topic, Partition: src.partition, Replayed: n})
@@ -230,6 +252,7 @@ type picker struct {
 	topic   string                     // the dead-letter topic
 	classes []string                   // the classes to replay
 	done    map[string]map[int32]int64 // class → partition → next offset not yet replayed
+	ahead   aheadSet                   // letters replayed past some class's next offset
 	seen    map[origin]struct{}        // the source records picked so far
 	seed    maphash.Seed
 }
@@ -252,9 +275,11 @@ func (p *picker) pick(st *ReplayStats, l kafka.Letter) bool {
 	st.Read++
 	next, seen := p.done[l.Class][l.Partition]
 	switch {
+	case !slices.Contains(Classes, l.Class):
+		st.Skipped[SkipNoClass]++
 	case !slices.Contains(p.classes, l.Class):
 		st.OtherClasses++
-	case seen && l.Offset < next:
+	case seen && l.Offset < next, p.ahead[l.Partition][l.Offset]:
 		st.Earlier++
 	case l.Truncated:
 		st.Skipped[SkipMarker]++
@@ -309,25 +334,4 @@ func replayFrom(starts map[int32]int64, classes []string, done map[string]map[in
 		from[p] = max(lo, start)
 	}
 	return from
-}
-
-// commitReplayed advances every class's group past the batch, never back.
-func commitReplayed(ctx context.Context, admin *kafka.Admin, topic string, groups map[string]string,
-	done map[string]map[int32]int64, next map[int32]int64) error {
-	for c, g := range groups {
-		move := map[int32]int64{}
-		for p, n := range next {
-			if cur, ok := done[c][p]; !ok || n > cur {
-				move[p] = n
-			}
-		}
-		if err := admin.CommitOffsets(ctx, g, topic, move); err != nil {
-			return err
-		}
-		if done[c] == nil {
-			done[c] = map[int32]int64{}
-		}
-		maps.Copy(done[c], move)
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"hash/maphash"
+	"slices"
 	"testing"
 
 	"github.com/foodpipe/foodpipe/pkg/kafka"
@@ -39,5 +40,61 @@ func TestPickCopies(t *testing.T) {
 	}
 	if st.Read != 7 || st.Skipped[SkipCopy] != 2 {
 		t.Errorf("read %d, skipped %v; want 7 read, 2 copies", st.Read, st.Skipped)
+	}
+}
+
+// TestAheadMetadata: the letters replayed past a failed one survive the
+// round trip through a commit's metadata as ranges, from the committed
+// offset on; what does not fit Kafka's metadata limit is counted, and
+// metadata foodpipe did not write lists nothing.
+func TestAheadMetadata(t *testing.T) {
+	set := map[int64]bool{3: true, 5: true, 6: true, 7: true, 9: true}
+	meta, left := encodeAhead(set, 5)
+	if meta != "foodpipe-replayed:5-7,9" || left != 0 {
+		t.Errorf("encodeAhead = %q, %d; want the ranges from 5 on", meta, left)
+	}
+	if got := parseAhead(meta); !slices.Equal(got, []int64{5, 6, 7, 9}) {
+		t.Errorf("parseAhead(%q) = %v", meta, got)
+	}
+	if meta, left := encodeAhead(set, 10); meta != "" || left != 0 {
+		t.Errorf("nothing past the offset: %q, %d", meta, left)
+	}
+	many := map[int64]bool{}
+	for i := range int64(3000) {
+		many[1_000_000+2*i] = true // no two adjacent: one range each
+	}
+	meta, left = encodeAhead(many, 0)
+	kept := parseAhead(meta)
+	if len(meta) > maxAheadMetadata || left == 0 || len(kept)+left != 3000 || kept[0] != 1_000_000 {
+		t.Errorf("3000 scattered offsets: %d bytes, %d kept, %d left", len(meta), len(kept), left)
+	}
+	for _, bad := range []string{"", "consumer metadata", "foodpipe-replayed:x", "foodpipe-replayed:9-3", "foodpipe-replayed:0-99999999"} {
+		if got := parseAhead(bad); got != nil {
+			t.Errorf("parseAhead(%q) = %v, want nothing", bad, got)
+		}
+	}
+}
+
+// TestPickClasses: a letter of a class not selected is another class's; one
+// with no class header, or one foodpipe does not write, can be replayed by
+// no run, and says so; a letter listed as replayed past its group's offset
+// (a failed run's) counts as replayed before.
+func TestPickClasses(t *testing.T) {
+	p := picker{topic: "orders.dlq", classes: []string{"store"}, done: map[string]map[int32]int64{"store": {0: 10}},
+		ahead: aheadSet{0: {12: true}}, seen: map[origin]struct{}{}, seed: maphash.MakeSeed()}
+	st := ReplayStats{Skipped: map[string]int64{}}
+	for i, c := range []struct {
+		class  string
+		offset int64
+		want   bool
+	}{{"store", 9, false}, {"store", 10, true}, {"decode", 11, false}, {"", 12, false}, {"weird", 13, false}, {"store", 12, false}, {"store", 14, true}} {
+		l := kafka.Letter{Offset: c.offset, Class: c.class, SourceTopic: "orders", SourcePartition: 0, SourceOffset: int64(i),
+			Value: []byte{byte(i)}}
+		if got := p.pick(&st, l); got != c.want {
+			t.Errorf("letter %+v: picked %v, want %v", c, got, c.want)
+		}
+	}
+	if st.OtherClasses != 1 || st.Skipped[SkipNoClass] != 2 || st.Earlier != 2 {
+		t.Errorf("stats %+v: want 1 of another class, 2 of no known class, 2 replayed before", st)
 	}
 }
