@@ -462,7 +462,8 @@ func TestConsumeTopicRecreated(t *testing.T) {
 		t.Fatalf("recreated topic, offsets past its end: exit %d, want 1\n%s", code, c.stderr.String())
 	}
 	line := c.errorLine(t)
-	for _, want := range []string{"group " + p.group, "partition ", "stored offset ", "outside the partition's offsets", "--offset-out-of-range"} {
+	for _, want := range []string{"group " + p.group, "partition ", "stored offset ", "belongs to an earlier topic of this name",
+		"deleted and created again", "--offset-out-of-range"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("error line %q does not contain %q", line, want)
 		}
@@ -479,6 +480,12 @@ func TestConsumeTopicRecreated(t *testing.T) {
 		if row.Lag != row.End-row.Start || !row.Blocked || !strings.Contains(row.Note, "earlier topic of this name") {
 			t.Errorf("lag row %+v: want blocked, lagging end - start, noted as stored for an earlier topic", row)
 		}
+	}
+
+	// A batch job refuses them too, rather than take them for "all stored".
+	c = p.startConsumer("--stop-at-end")
+	if code := c.waitExit(t, time.Minute); code != 1 || !strings.Contains(c.errorLine(t), "belongs to an earlier topic of this name") {
+		t.Fatalf("--stop-at-end with offsets past the end: exit %d, want 1 naming them\n%s", code, c.stderr.String())
 	}
 
 	p.produce(6000) // now the new partitions reach past the stored offsets

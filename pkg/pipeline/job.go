@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
 	"time"
 
 	"github.com/foodpipe/foodpipe/pkg/kafka"
+	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
 // JobOptions make a Consume run a batch job.
@@ -52,7 +54,15 @@ func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, op
 	if err != nil {
 		return err
 	}
-	end, drain := map[int32]int64{}, map[int32]int64{}
+	topicID, err := admin.TopicID(ctx, opts.Topic)
+	if err != nil {
+		return err
+	}
+	stored, err := sink.LoadOffsets(ctx, opts.Group, opts.Topic)
+	if err != nil {
+		return fmt.Errorf("load stored offsets: %w", err)
+	}
+	end, drain, unfit := map[int32]int64{}, map[int32]int64{}, map[int32]store.StoredOffset{}
 	for p, b := range bounds {
 		end[p] = b.End
 		// A partition that holds no records (none yet, or all deleted by
@@ -60,12 +70,27 @@ func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, op
 		if b.End > b.Start {
 			drain[p] = b.End
 		}
+		// A stored offset that does not fit the partition (past its end,
+		// below its start, or of an earlier topic of this name) says
+		// nothing about what was stored: the member that takes the
+		// partition applies --offset-out-of-range to it first, and the job
+		// ends only once that offset has moved (or the member failed).
+		if s, ok := stored[p]; ok && !fits(s, b, topicID) {
+			unfit[p], drain[p] = s, b.End
+		}
 	}
 	cluster.Logger.Info("stopping once the group has stored up to the end offsets seen now",
 		"topic", opts.Topic, "group", opts.Group, "end_offsets", end)
 	opts.StopAt = end
-	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, drain, cluster.Logger)
+	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, drain, unfit, cluster.Logger)
 	return nil
+}
+
+// fits reports whether a stored offset lies within its partition and
+// belongs to the topic that has this name now.
+func fits(s store.StoredOffset, b kafka.Bounds, topicID string) bool {
+	sameTopic := s.TopicID == "" || topicID == "" || s.TopicID == topicID
+	return sameTopic && s.Next >= b.Start && s.Next <= b.End
 }
 
 // waitTopics returns once every topic exists and none is compacted;
@@ -102,8 +127,10 @@ const storedPoll = 500 * time.Millisecond
 // untilStored returns an Until func satisfied once group has stored at
 // least end[p] in every partition p: by this member (the offsets it is
 // given), or else by the group as PostgreSQL holds it, read at most every
-// storedPoll. It is called from two goroutines.
-func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end map[int32]int64, log *slog.Logger) func(map[int32]int64) bool {
+// storedPoll. A row still as unfit holds it at the start counts as nothing
+// stored. It is called from two goroutines.
+func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end map[int32]int64,
+	unfit map[int32]store.StoredOffset, log *slog.Logger) func(map[int32]int64) bool {
 	var (
 		mu      sync.Mutex
 		asked   time.Time
@@ -134,7 +161,9 @@ func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end
 			}
 			stored := make(map[int32]int64, len(rows))
 			for p, s := range rows {
-				stored[p] = s.Next
+				if u, ok := unfit[p]; !ok || s != u {
+					stored[p] = s.Next
+				}
 			}
 			if !covers(stored) {
 				return false

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/foodpipe/foodpipe/pkg/kafka"
+	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
 // TestStopAtEnd: a batch job stores exactly up to the end offsets seen at
@@ -36,6 +37,47 @@ func TestStopAtEnd(t *testing.T) {
 		t.Errorf("%d rows, want the %d valid orders produced before the start", got, valid)
 	}
 	checkChains(t, sink.writes, nil)
+}
+
+// TestStopAtEndStoredPastEnd: a stored offset past the partition's end
+// (the topic deleted and created again, an offset set by hand) is not "all
+// stored": the batch job fails as consume does, naming the offset, and with
+// --offset-out-of-range earliest it stores the partition from its start.
+// It used to stop at once, exit 0, with nothing stored.
+func TestStopAtEndStoredPastEnd(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(1000)
+	end, valid := maps.Clone(f.end), f.valid
+	for _, policy := range []string{OutOfRangeFail, OutOfRangeEarliest} {
+		sink := newMemSink()
+		for p, e := range end { // every partition: nothing seems left to drain
+			sink.offsets[p] = store.StoredOffset{Next: e + 5000}
+		}
+		opts := f.options()
+		opts.Until, opts.OutOfRange = nil, policy
+		if err := PrepareJob(t.Context(), f.cluster, sink, &opts, JobOptions{StopAtEnd: true}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		_, err := Consume(ctx, f.cluster, sink, opts)
+		cancel()
+		if policy == OutOfRangeFail {
+			if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "outside the partition's offsets") {
+				t.Errorf("policy fail: err %v, want the stored offset refused", err)
+			}
+			for p, n := range sink.stored() {
+				if n != end[p]+5000 {
+					t.Errorf("policy fail: stored offset of partition %d moved to %d", p, n)
+				}
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(sink.stored(), end) || sink.rowCount() != valid {
+			t.Errorf("policy earliest: err %v, stored %v, %d rows; want the ends %v and all %d valid orders",
+				err, sink.stored(), sink.rowCount(), end, valid)
+		}
+	}
 }
 
 // TestWaitForTopic: without WaitForTopic missing topics fail at once,

@@ -93,11 +93,16 @@ func lagRows(bounds map[int32]kafka.Bounds, committed map[int32]int64, stored ma
 			row.Lag = b.End - b.Start
 			row.Note = fmt.Sprintf("stored for an earlier topic of this name (id %s, now %s): consume refuses it unless --offset-out-of-range", s.TopicID, topicID)
 			row.Blocked = true
+		case s.Next < 0:
+			row.Lag = b.End - b.Start
+			row.Note = "stored offset is negative (set by hand?): consume refuses it unless --offset-out-of-range"
+			row.Blocked = true
 		case s.Next < b.Start:
 			row.Lag = b.End - b.Start
 			row.Note = fmt.Sprintf("%d records deleted by retention before they were stored: consume refuses it unless --offset-out-of-range", b.Start-s.Next)
 			row.Blocked = true
 		case s.Next > b.End:
+			row.Lag = b.End - b.Start
 			row.Note = "stored offset past the end (topic deleted and created again?): consume refuses it unless --offset-out-of-range"
 			row.Blocked = true
 		default:

@@ -188,16 +188,19 @@ func (c *consumer) startsFor(ctx context.Context, r *kafka.GroupReader, parts []
 // partition.
 func (c *consumer) outOfRange(ctx context.Context, r *kafka.GroupReader, p int32, s store.StoredOffset, topicID string, b kafka.Bounds) (start, error) {
 	var why string
+	place := fmt.Sprintf("is outside the partition's offsets [%d, %d)", b.Start, b.End)
 	switch {
 	case s.TopicID != "" && topicID != "" && s.TopicID != topicID:
+		place = fmt.Sprintf("belongs to an earlier topic of this name (the partition's offsets are now [%d, %d))", b.Start, b.End)
 		why = fmt.Sprintf("the topic was deleted and created again (topic id %s, stored with id %s)", topicID, s.TopicID)
+	case s.Next < 0:
+		why = "a negative offset (set by hand?)"
 	case s.Next < b.Start:
 		why = fmt.Sprintf("%d records were deleted (retention) before they were consumed", b.Start-s.Next)
 	default:
 		why = "the stored offset is past the end of the partition (the topic was deleted and created again, or truncated)"
 	}
-	msg := fmt.Sprintf("group %s, topic %s, partition %d: stored offset %d is outside the partition's offsets [%d, %d): %s",
-		c.opts.Group, c.opts.Topic, p, s.Next, b.Start, b.End, why)
+	msg := fmt.Sprintf("group %s, topic %s, partition %d: stored offset %d %s: %s", c.opts.Group, c.opts.Topic, p, s.Next, place, why)
 	var to int64
 	switch c.opts.OutOfRange {
 	case OutOfRangeEarliest:
