@@ -149,7 +149,7 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	if err := db.CheckMigrated(ctx, opts.migrations); err != nil {
 		return err
 	}
-	if err := db.CheckColumns(ctx); err != nil {
+	if err := checkColumns(ctx, db); err != nil {
 		return err
 	}
 	if err := db.CheckWritable(ctx, opts.pg.ConnectTimeout); err != nil {

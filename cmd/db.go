@@ -103,6 +103,12 @@ func runDB(ctx context.Context, out io.Writer, opts dbOptions,
 	}
 	// Every migration is recorded as applied; the tables may still have
 	// been dropped or altered by hand since.
+	return checkColumns(ctx, db)
+}
+
+// checkColumns checks the tables of a migrated schema, which may have been
+// dropped or altered by hand since.
+func checkColumns(ctx context.Context, db *store.DB) error {
 	if err := db.CheckColumns(ctx); err != nil {
 		return fmt.Errorf("the migrations are recorded as applied (goose_db_version), but %w: it was changed by hand "+
 			"after they ran; restore it, or migrate a schema of its own", err)

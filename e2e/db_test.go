@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
 )
@@ -106,22 +109,65 @@ func TestDBNewerThanBinary(t *testing.T) {
 	p.checkOrders(conn, 100)
 }
 
-// TestDBMigrateAfterTheTableWasDropped: orders dropped by hand after its
-// migration ran. goose still records the migration as applied, so db
-// migrate creates nothing; it must say the table is missing (exit 1)
-// instead of reporting a schema that is not there.
+// TestDBMigrateAfterTheTableWasDropped: a table or column of foodpipe's
+// dropped by hand after its migration ran. goose still records the
+// migration as applied, so db migrate creates nothing; it must say what is
+// missing (exit 1) instead of reporting a schema that is not there.
 func TestDBMigrateAfterTheTableWasDropped(t *testing.T) {
 	t.Parallel()
-	dsn, _ := testenv.Schema(t)
-	if r := run(t, nil, "db", "migrate", "--database-url", dsn); r.code != 0 {
-		t.Fatal(r)
+	for _, tt := range []struct{ drop, want string }{
+		{"DROP TABLE orders", "table orders does not exist"},
+		{"DROP TABLE consumer_offsets", "table consumer_offsets does not exist"},
+		{"ALTER TABLE consumer_offsets DROP COLUMN topic_id", "column topic_id of consumer_offsets is missing"},
+	} {
+		t.Run(strings.ReplaceAll(tt.drop, " ", "_"), func(t *testing.T) {
+			t.Parallel()
+			dsn, _ := testenv.Schema(t)
+			if r := run(t, nil, "db", "migrate", "--database-url", dsn); r.code != 0 {
+				t.Fatal(r)
+			}
+			mustExec(t, dsn, tt.drop)
+			for _, cmd := range []string{"migrate", "status"} {
+				r := run(t, nil, "db", cmd, "--database-url", dsn)
+				if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, tt.want) ||
+					!strings.Contains(line, "recorded as applied") {
+					t.Errorf("db %s: want exit 1 saying %q though migrated:\n%s", cmd, tt.want, r)
+				}
+			}
+		})
 	}
-	mustExec(t, dsn, "DROP TABLE orders")
-	for _, cmd := range []string{"migrate", "status"} {
-		r := run(t, nil, "db", cmd, "--database-url", dsn)
-		if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, "table orders does not exist") ||
-			!strings.Contains(line, "recorded as applied") {
-			t.Errorf("db %s: want exit 1 saying orders is missing though migrated:\n%s", cmd, r)
-		}
+}
+
+// TestDBLeavesAForeignSchemaAlone: pointed at a schema another application
+// owns (its own orders table, no migration history), db migrate refuses in
+// one line before it creates anything, and db status reports every
+// migration pending without creating goose's version table either.
+func TestDBLeavesAForeignSchemaAlone(t *testing.T) {
+	t.Parallel()
+	dsn, schema := testenv.Schema(t)
+	mustExec(t, dsn, "CREATE TABLE orders (id serial PRIMARY KEY, customer text, amount numeric)")
+	r := run(t, nil, "db", "migrate", "--database-url", dsn)
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, "orders") || !strings.Contains(line, "not created by foodpipe") {
+		t.Errorf("db migrate over a foreign orders table: want exit 1 saying so\n%s", r)
+	}
+	r = run(t, nil, "db", "status", "--database-url", dsn, "--output", "json")
+	var status []struct {
+		Applied bool `json:"applied"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &status); err != nil || r.code != 0 || len(status) == 0 || status[0].Applied {
+		t.Errorf("db status of a foreign schema: want exit 0, every migration pending: %v\n%s", err, r)
+	}
+	conn, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(t.Context())
+	var tables []string
+	rows, _ := conn.Query(t.Context(), "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", schema)
+	if tables, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(tables, []string{"orders"}) {
+		t.Errorf("tables in the foreign schema afterwards: %v, want only its own orders", tables)
 	}
 }

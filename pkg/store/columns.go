@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -29,8 +30,15 @@ var columnTypes = map[string][]string{
 	"created_at":     {"timestamptz"},
 }
 
+// offsetColumns are the columns of consumer_offsets foodpipe reads and
+// writes (their values go as parameters, typed by the server).
+var offsetColumns = []string{"consumer_group", "topic", "partition", "next_offset", "topic_id"}
+
 // ErrNoOrdersTable: there is no table orders on the search_path.
 var ErrNoOrdersTable = errors.New("table orders does not exist")
+
+// ErrNoOffsetsTable: there is no table consumer_offsets on the search_path.
+var ErrNoOffsetsTable = errors.New("table consumer_offsets does not exist")
 
 // undefinedTable is SQLSTATE 42P01.
 const undefinedTable = "42P01"
@@ -39,12 +47,45 @@ const columnTypesSQL = `SELECT a.attname, t.typname, format_type(a.atttypid, a.a
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
 
+const offsetColumnsSQL = `SELECT a.attname::text FROM pg_attribute a
+WHERE a.attrelid = 'consumer_offsets'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
+
 // CheckColumns fails when a column a batch writes is missing from orders
 // or of a type its binary encoding does not fit: items changed to text
-// would store every order with jsonb's version byte in front, silently.
-// The consumer checks at start; a column changed while it runs is not
-// seen until the next start.
+// would store every order with jsonb's version byte in front, silently;
+// or when consumer_offsets, or a column of it, is missing. The consumer
+// checks at start; a column changed while it runs is not seen until the
+// next start.
 func (db *DB) CheckColumns(ctx context.Context) error {
+	if err := db.checkOrderColumns(ctx); err != nil {
+		return err
+	}
+	return db.checkOffsetColumns(ctx)
+}
+
+func (db *DB) checkOffsetColumns(ctx context.Context) error {
+	rows, err := db.pool.Query(ctx, offsetColumnsSQL)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == undefinedTable {
+		return ErrNoOffsetsTable
+	}
+	if err != nil {
+		return fmt.Errorf("read the columns of consumer_offsets: %w", describe(err))
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("read the columns of consumer_offsets: %w", describe(err))
+	}
+	for _, name := range offsetColumns {
+		if !slices.Contains(found, name) {
+			return fmt.Errorf("column %s of consumer_offsets is missing, and foodpipe uses it: run foodpipe db migrate on a database "+
+				"of its own, or add the column back", name)
+		}
+	}
+	return nil
+}
+
+func (db *DB) checkOrderColumns(ctx context.Context) error {
 	rows, err := db.pool.Query(ctx, columnTypesSQL)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == undefinedTable {

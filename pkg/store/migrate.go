@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
@@ -71,9 +72,65 @@ func lockID(schema string) int64 {
 	return int64(h.Sum64() >> 1)
 }
 
+// versionTable is goose's record of the migrations applied, in the schema
+// migrated (the first of the search_path).
+const versionTable = "goose_db_version"
+
+// hasHistorySQL: does the schema migrated hold goose's version table?
+const hasHistorySQL = `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname = $1)`
+
+// foreignTablesSQL lists the tables of the schema migrated that foodpipe's
+// migrations create.
+const foreignTablesSQL = `SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = current_schema() AND c.relname IN ('orders', 'consumer_offsets') ORDER BY 1`
+
+// hasHistory reports whether the schema migrated holds goose's version
+// table. goose creates it in any schema it reads the status of, so the
+// commands that only read ask first.
+func (db *DB) hasHistory(ctx context.Context) (bool, error) {
+	var ok bool
+	if err := db.pool.QueryRow(ctx, hasHistorySQL, versionTable).Scan(&ok); err != nil {
+		return false, fmt.Errorf("migration status: %w", describe(err))
+	}
+	return ok, nil
+}
+
+// checkNotForeign refuses to migrate a schema with no migration history
+// that already holds a table foodpipe's migrations create: another
+// application's. Nothing is created, goose's version table included.
+func (db *DB) checkNotForeign(ctx context.Context) error {
+	if ok, err := db.hasHistory(ctx); err != nil || ok {
+		return err
+	}
+	rows, _ := db.pool.Query(ctx, foreignTablesSQL)
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("migrate: %w", describe(err))
+	}
+	if len(tables) > 0 {
+		return fmt.Errorf("migrate: table %s already exists in schema %s of %s and was not created by foodpipe (there is no "+
+			"migration history): migrate another database, or a schema of its own (search_path=foodpipe in database-url, after "+
+			"CREATE SCHEMA foodpipe)", strings.Join(tables, " and "), db.currentSchema(ctx), db.addr)
+	}
+	return nil
+}
+
+// currentSchema is the schema migrated, for messages.
+func (db *DB) currentSchema(ctx context.Context) string {
+	var s string
+	if err := db.pool.QueryRow(ctx, "SELECT coalesce(current_schema(), '')").Scan(&s); err != nil {
+		return "?"
+	}
+	return s
+}
+
 // Migrate applies every pending migration, each in its own transaction,
 // under an advisory lock, and returns the state of all of them afterwards.
 func (db *DB) Migrate(ctx context.Context, migrations fs.FS) ([]Migration, error) {
+	if err := db.checkNotForeign(ctx); err != nil {
+		return nil, err
+	}
 	rec := newStatementRecorder(db.log.Handler())
 	p, closeP, err := db.provider(ctx, migrations, rec)
 	if err != nil {
@@ -103,7 +160,21 @@ func (db *DB) MigrationStatus(ctx context.Context, migrations fs.FS) ([]Migratio
 		return nil, err
 	}
 	defer closeP()
+	if ok, err := db.hasHistory(ctx); err != nil || !ok {
+		return pending(p), err
+	}
 	return db.status(ctx, p)
+}
+
+// pending lists every migration of p as not applied: the state of a schema
+// with no migration history, read without creating one.
+func pending(p *goose.Provider) []Migration {
+	src := p.ListSources()
+	out := make([]Migration, len(src))
+	for i, s := range src {
+		out[i] = Migration{Version: s.Version, File: s.Path}
+	}
+	return out
 }
 
 // CheckMigrated refuses a schema with pending migrations: writing to a
