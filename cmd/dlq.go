@@ -327,7 +327,11 @@ func printReplay(w io.Writer, st pipeline.ReplayStats) error {
 		verb = "would replay"
 	}
 	fmt.Fprintf(tw, "dead-letter topic\t%s\n", st.Topic)
-	fmt.Fprintf(tw, "read\t%d dead letters (the ones not replayed before, up to the end at the start)\n", st.Read)
+	if st.Stopped == pipeline.StoppedSignal {
+		fmt.Fprintf(tw, "read\t%d dead letters, then stopped by a signal (the next run replays the rest)\n", st.Read)
+	} else {
+		fmt.Fprintf(tw, "read\t%d dead letters (the ones not replayed before, up to the end at the start)\n", st.Read)
+	}
 	fmt.Fprintf(tw, "%s\t%d\n", verb, st.Replayed)
 	for _, s := range st.Sources {
 		fmt.Fprintf(tw, "  from %s/%d\t%d\n", s.Topic, s.Partition, s.Replayed)

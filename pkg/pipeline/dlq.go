@@ -3,6 +3,7 @@ package pipeline
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"maps"
@@ -126,6 +127,10 @@ type ReplayStats struct {
 	Topic  string            `json:"topic"`
 	DryRun bool              `json:"dry_run"`
 	Groups map[string]string `json:"groups"` // class → the group recording its progress
+	// Stopped says why the run ended: StoppedEnd, having read up to the
+	// topic's end at the start, or StoppedSignal, the batch in hand
+	// finished and recorded (the next run replays the rest).
+	Stopped string `json:"stopped"`
 	// Read counts the dead letters read: from the earliest position of the
 	// selected classes' groups to the topic's end at the start.
 	Read     int64 `json:"read"`
@@ -238,6 +243,12 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 		}
 		return err
 	})
+	switch {
+	case err == nil:
+		st.Stopped = StoppedEnd
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		st.Stopped, err = StoppedSignal, nil // a graceful stop: the stats say how far it got
+	}
 	for src, n := range sources {
 		st.Sources = append(st.Sources, SourceReplays{Topic: src.topic, Partition: src.partition, Replayed: n})
 	}

@@ -1,10 +1,21 @@
 package pipeline
 
 import (
+	"bytes"
+	"context"
+	"fmt"
 	"hash/maphash"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 )
 
@@ -96,5 +107,57 @@ func TestPickClasses(t *testing.T) {
 	}
 	if st.OtherClasses != 1 || st.Skipped[SkipNoClass] != 2 || st.Earlier != 2 {
 		t.Errorf("stats %+v: want 1 of another class, 2 of no known class, 2 replayed before", st)
+	}
+}
+
+// TestReplayStoppedBySignal: a stop (the first SIGINT) during a replay
+// finishes the batch in hand, records it and returns the stats of a run
+// that stopped, without an error: what it says it replayed is what the
+// source topic received, and the next run replays the rest, once.
+func TestReplayStoppedBySignal(t *testing.T) {
+	t.Parallel()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(3, "orders", "orders.dlq"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	cluster := kafka.Cluster{Config: config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
+		ClientID: "foodpipe-test", Logger: testenv.Logger(t)}
+	const letters = 300 // of 100 kB: many fetches
+	cl, err := kgo.NewClient(kgo.SeedBrokers(fake.ListenAddrs()...), kgo.ProducerBatchMaxBytes(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range letters {
+		r := &kgo.Record{Topic: "orders.dlq", Key: fmt.Appendf(nil, "CUST-%05d", i%7), Value: bytes.Repeat([]byte{'x'}, 100_000),
+			Headers: []kgo.RecordHeader{{Key: kafka.HeaderClass, Value: []byte("store")},
+				{Key: kafka.HeaderSourceTopic, Value: []byte("orders")}}}
+		if err := cl.ProduceSync(t.Context(), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl.Close()
+	ctx, stop := context.WithCancel(t.Context())
+	var once sync.Once
+	fake.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		fake.KeepControl()
+		once.Do(stop) // the signal comes while the first batch is sent
+		return nil, nil, false
+	})
+	sent := func() (n int64) {
+		for _, end := range testenv.EndOffsetsAt(t, fake.ListenAddrs(), "orders") {
+			n += end
+		}
+		return n
+	}
+	opts := ReplayOptions{Topic: "orders.dlq", GroupPrefix: "replay"}
+	st, err := Replay(ctx, cluster, opts)
+	if err != nil || st.Stopped != StoppedSignal || st.Replayed == 0 || st.Replayed >= letters || st.Replayed != sent() {
+		t.Fatalf("stopped replay: %+v, err %v; want a part replayed, all of it sent, stopped by signal (sent %d)", st, err, sent())
+	}
+	first := st.Replayed
+	st, err = Replay(t.Context(), cluster, opts)
+	if err != nil || st.Stopped != StoppedEnd || st.Replayed != letters-first || sent() != letters {
+		t.Errorf("second replay: %+v, err %v; want the other %d, each letter sent once (sent %d)", st, err, letters-first, sent())
 	}
 }

@@ -59,6 +59,8 @@ const (
 	StoppedDuration = "duration"
 	StoppedSignal   = "signal"
 	StoppedError    = "error"
+	// StoppedEnd: a reader (dlq replay) read all it was to read.
+	StoppedEnd = "end"
 )
 
 // ErrNotDelivered is returned when some orders were not acknowledged.
