@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -82,6 +83,22 @@ type GroupReader struct {
 	made chan struct{}
 	// commits writes Kafka's copy of the offsets (Commit).
 	commits *committer
+	// kafkaAt holds, for the partitions being assigned, the offsets the
+	// group committed in Kafka (KafkaCommitted).
+	mu      sync.Mutex
+	kafkaAt map[int32]int64
+}
+
+// KafkaCommitted returns Kafka's copy of the group's offset of a partition
+// as fetched at its latest assignment (-1: none): an estimate of the
+// stored offset while PostgreSQL cannot be read.
+func (r *GroupReader) KafkaCommitted(p int32) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if o, ok := r.kafkaAt[p]; ok {
+		return o
+	}
+	return -1
 }
 
 // NewGroupReader connects a group member, failing fast when Kafka is
@@ -182,6 +199,14 @@ func (r *GroupReader) adjust(assigned func(context.Context, *GroupReader, []int3
 		if len(parts) == 0 {
 			return offsets, nil
 		}
+		r.mu.Lock()
+		if r.kafkaAt == nil {
+			r.kafkaAt = map[int32]int64{}
+		}
+		for p, o := range offsets[r.topic] {
+			r.kafkaAt[p] = o.EpochOffset().Offset
+		}
+		r.mu.Unlock()
 		start, err := assigned(ctx, r, parts)
 		if err != nil {
 			return nil, err

@@ -68,7 +68,8 @@ type Options struct {
 	// past StopAt[p] are left unwritten, for the next run (a batch job's
 	// end offsets).
 	StopAt map[int32]int64
-	// Progress is called every ProgressInterval and once at the end.
+	// Progress is called every ProgressInterval and once at the end;
+	// never when ProgressInterval is 0.
 	ProgressInterval time.Duration
 	Progress         func(Stats)
 	// Started, if set, is called once connected.
@@ -127,13 +128,18 @@ type consumer struct {
 	// untilMu serialises the calls of opts.Until.
 	untilMu sync.Mutex
 
-	mu     sync.Mutex
-	parts  map[int32]*partition // the partitions we own
-	epochs int64                // the last epoch handed out
-	wake   context.CancelFunc   // interrupts the reader's poll
-	adding bool                 // the poll wake interrupts adds to a batch in hand
-	idle   bool                 // the writer waits for a batch
-	acked  map[position]bool    // dead letters acknowledged, not yet committed past
+	mu    sync.Mutex
+	parts map[int32]*partition // the partitions we own
+	// pending are the partitions being assigned, their stored offsets
+	// still loading.
+	pending map[int32]bool
+	// bounds are the partitions' offsets as measureLag listed them last.
+	bounds map[int32]kafka.Bounds
+	epochs int64              // the last epoch handed out
+	wake   context.CancelFunc // interrupts the reader's poll
+	adding bool               // the poll wake interrupts adds to a batch in hand
+	idle   bool               // the writer waits for a batch
+	acked  map[position]bool  // dead letters acknowledged, not yet committed past
 	stats  Stats
 	// joined and outage make readiness: joined the group, and what is
 	// failing ("" for nothing).
@@ -169,7 +175,7 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		opts:  opts,
 		log:   cluster.Logger,
 		sink:  sink,
-		parts: map[int32]*partition{},
+		parts: map[int32]*partition{}, pending: map[int32]bool{},
 		acked: map[position]bool{},
 		stats: Stats{DeadLettered: map[string]int64{}, Offsets: map[int32]int64{}},
 		bg:    context.WithoutCancel(ctx),

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -408,4 +409,68 @@ func TestConsumeTransactions(t *testing.T) {
 		t.Errorf("stored offsets %v, high watermarks %v", sink.stored(), f.end)
 	}
 	checkChains(t, sink.writes, nil)
+}
+
+// downSink is a memSink whose LoadOffsets fails as a lost connection does
+// while down is set.
+type downSink struct {
+	*memSink
+	down  atomic.Bool
+	loads atomic.Int32 // failed loads
+}
+
+func (s *downSink) LoadOffsets(ctx context.Context, group, topic string) (map[int32]store.StoredOffset, error) {
+	if s.down.Load() {
+		s.loads.Add(1)
+		return nil, &pgconn.PgError{Code: "08006", Message: "connection lost (test)"}
+	}
+	return s.memSink.LoadOffsets(ctx, group, topic)
+}
+
+// lagSeen keeps the last lag the consumer reported, summed.
+type lagSeen struct {
+	NopObserver
+	total atomic.Int64
+}
+
+func (l *lagSeen) Lag(per map[int32]int64) {
+	var n int64
+	for _, v := range per {
+		n += v
+	}
+	l.total.Store(n)
+}
+
+// TestConsumeLagWhileOffsetsCannotLoad: PostgreSQL is down when the
+// partitions are assigned, so their stored offsets cannot be read; the
+// backlog waits all the same, and the lag reported says so (counted from
+// Kafka's committed copy, or the partition's start without one) instead
+// of 0.
+func TestConsumeLagWhileOffsetsCannotLoad(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(1000)
+	var backlog int64
+	for _, e := range f.end {
+		backlog += e
+	}
+	sink := &downSink{memSink: newMemSink()}
+	sink.down.Store(true)
+	obs := &lagSeen{}
+	opts := f.options()
+	opts.Observer, opts.ProgressInterval = obs, 50*time.Millisecond
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Consume(t.Context(), f.cluster, sink, opts)
+		errc <- err
+	}()
+	waitFor(t, "the offsets to fail to load", func() bool { return sink.loads.Load() >= 2 })
+	waitFor(t, "the lag to show the backlog", func() bool { return obs.total.Load() == backlog })
+	sink.down.Store(false)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(sink.stored(), f.end) || obs.total.Load() != 0 {
+		t.Errorf("after the outage: stored %v, lag %d; want the ends %v and lag 0", sink.stored(), obs.total.Load(), f.end)
+	}
 }

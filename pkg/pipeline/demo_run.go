@@ -73,13 +73,22 @@ func (d *Demo) produce(ctx context.Context) (ProduceStats, error) {
 		Rate: d.opts.Rate, Duration: d.opts.Duration, FlushTimeout: d.opts.Producer.FlushTimeout,
 		Observer:         d.produceObserver(),
 		Hold:             d.hold(),
-		ProgressInterval: min(d.opts.ViewInterval, time.Second),
+		ProgressInterval: d.memberInterval(),
 		Progress: func(s ProduceStats) {
 			d.mu.Lock()
 			d.produced = s
 			d.mu.Unlock()
 		},
 	})
+}
+
+// memberInterval is how often the producer and the consumers report to the
+// view: at least every second, whatever the view's interval (0: none).
+func (d *Demo) memberInterval() time.Duration {
+	if v := d.opts.ViewInterval; v > 0 && v < time.Second {
+		return v
+	}
+	return time.Second
 }
 
 // hold is the producer's wait for the backlog bound, if there is one.
@@ -102,7 +111,7 @@ func (d *Demo) produceObserver() ProduceObserver {
 func (d *Demo) consume(ctx context.Context, i int) error {
 	opts := d.opts.Consume
 	opts.Topic, opts.DLQTopic = d.opts.Kafka.Topic, d.opts.Kafka.DLQ()
-	opts.ProgressInterval = min(d.opts.ViewInterval, time.Second)
+	opts.ProgressInterval = d.memberInterval()
 	name := fmt.Sprintf("consumer-%d", i+1)
 	log := d.opts.Log.With("consumer", name)
 	opts.Progress = func(s Stats) {

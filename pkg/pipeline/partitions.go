@@ -72,7 +72,17 @@ func (c *consumer) joinedGroup() {
 // assigned decides where each newly assigned partition starts and takes
 // ownership of it. It runs in the group's goroutine, before fetching starts.
 func (c *consumer) assigned(ctx context.Context, r *kafka.GroupReader, parts []int32) (map[int32]int64, error) {
+	c.mu.Lock()
+	for _, p := range parts {
+		c.pending[p] = true // counted in the lag while its offset loads
+	}
+	c.mu.Unlock()
 	starts, err := c.startsFor(ctx, r, parts)
+	c.mu.Lock()
+	for _, p := range parts {
+		delete(c.pending, p)
+	}
+	c.mu.Unlock()
 	if err != nil {
 		return nil, err
 	}

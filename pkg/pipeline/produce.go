@@ -278,7 +278,7 @@ func stopReason(ctx context.Context) string {
 // progress calls opts.Progress every ProgressInterval until stopped; the
 // returned func stops it and makes one last call.
 func (c *orderCounter) progress(opts ProduceOptions, start time.Time) (stop func()) {
-	if opts.Progress == nil {
+	if opts.Progress == nil || opts.ProgressInterval <= 0 { // 0: never
 		return func() {}
 	}
 	return every(opts.ProgressInterval, func() {

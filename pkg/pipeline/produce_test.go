@@ -464,3 +464,17 @@ func TestPacerLetsRateTimesDurationThrough(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceOrdersProgressIntervalZero: --progress-interval 0 means no
+// progress line at all, not one at the end.
+func TestProduceOrdersProgressIntervalZero(t *testing.T) {
+	t.Parallel()
+	_, cluster := kfakeCluster(t, "orders")
+	var calls atomic.Int32
+	stats, err := ProduceOrders(t.Context(), cluster, testProducerConfig(), "orders", newTestGenerator(t, 5), ProduceOptions{
+		Count: 50, FlushTimeout: 10 * time.Second, Progress: func(ProduceStats) { calls.Add(1) },
+	})
+	if err != nil || stats.Produced != 50 || calls.Load() != 0 {
+		t.Errorf("stats %+v, err %v, %d progress calls; want 50 produced and no progress call", stats, err, calls.Load())
+	}
+}

@@ -24,7 +24,7 @@ func (c *consumer) progress() (stop func()) {
 	measure()
 	stopLag := every(min(max(c.opts.ProgressInterval, 200*time.Millisecond), time.Second), measure)
 	stopReport := func() {}
-	if c.opts.Progress != nil {
+	if c.opts.Progress != nil && c.opts.ProgressInterval > 0 { // 0: never
 		stopReport = every(c.opts.ProgressInterval, func() { c.opts.Progress(c.snapshot()) })
 	}
 	return func() {
@@ -35,7 +35,9 @@ func (c *consumer) progress() (stop func()) {
 }
 
 // measureLag sums, over the partitions we own, how far the stored offset is
-// behind the partition's end, and keeps MaxLag.
+// behind the partition's end, and keeps MaxLag. When the ends cannot be
+// listed (the broker is away, or the run is ending) it counts from the ends
+// listed last, so that what was stored since still shows.
 func (c *consumer) measureLag(ctx context.Context) {
 	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -43,15 +45,33 @@ func (c *consumer) measureLag(ctx context.Context) {
 	defer c.checkCompaction(lctx)
 	defer c.checkStrangers(lctx)
 	bounds, err := c.reader.Bounds(lctx)
-	if err != nil {
-		return // the broker is away: keep the last figure
-	}
 	c.mu.Lock()
+	if err != nil {
+		bounds = c.bounds
+	}
+	if bounds == nil {
+		c.mu.Unlock()
+		return // none listed yet
+	}
+	c.bounds = bounds
 	var lag int64
 	per := make(map[int32]int64, len(c.parts))
 	for p, ps := range c.parts {
 		if b, ok := bounds[p]; ok {
 			per[p] = max(b.End-ps.next, 0)
+			lag += per[p]
+		}
+	}
+	// A partition assigned whose stored offset cannot be read yet
+	// (PostgreSQL is down) waits all the same: count it from Kafka's copy
+	// of the offset, or from its first record.
+	for p := range c.pending {
+		if b, ok := bounds[p]; ok {
+			from := c.reader.KafkaCommitted(p)
+			if from < b.Start || from > b.End {
+				from = b.Start
+			}
+			per[p] = b.End - from
 			lag += per[p]
 		}
 	}
