@@ -21,7 +21,7 @@ func TestInterruptedBeforeAResult(t *testing.T) {
 	var out, errOut bytes.Buffer
 	app := &App{Stdout: &out, Stderr: &errOut}
 	code := Execute(ctx, app, []string{"bench", "produce", "--brokers", "127.0.0.1:9", "--records", "10"})
-	if code != ExitOK || out.Len() != 0 || !strings.Contains(errOut.String(), "foodpipe bench produce stopped by a signal before it had a result") {
+	if code != ExitOK || out.Len() != 0 || !strings.Contains(errOut.String(), "foodpipe: bench produce stopped by a signal before it had a result") {
 		t.Errorf("exit %d, stdout %q, stderr %q; want 0, nothing, and a line saying it stopped without a result", code, out.String(), errOut.String())
 	}
 }

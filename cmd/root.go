@@ -46,7 +46,8 @@ func Execute(ctx context.Context, app *App, args []string) int {
 	case err != nil:
 		// A graceful stop, but with nothing on stdout: say so, so that no
 		// one takes the empty output for a result.
-		fmt.Fprintf(app.Stderr, "foodpipe: %s stopped by a signal before it had a result\n", c.CommandPath())
+		fmt.Fprintf(app.Stderr, "foodpipe: %s stopped by a signal before it had a result\n",
+			strings.TrimPrefix(c.CommandPath(), root.Name()+" "))
 	}
 	return code
 }

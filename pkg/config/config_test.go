@@ -119,6 +119,7 @@ func TestLoadErrors(t *testing.T) {
 		{name: "derived dlq name too long", env: map[string]string{"FOODPIPE_TOPIC": strings.Repeat("a", 246)},
 			wantErr: []string{"invalid topic", "its dead-letter topic " + strings.Repeat("a", 246) + ".dlq", "249", "--dlq-topic"}},
 		{name: "group of spaces", env: map[string]string{"FOODPIPE_GROUP": "   "}, wantErr: []string{`invalid group "   "`, "only spaces"}},
+		{name: "instance id of spaces", env: map[string]string{"FOODPIPE_INSTANCE_ID": " "}, wantErr: []string{`invalid instance-id " "`, "only spaces"}},
 		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
 		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
 		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},

@@ -60,6 +60,8 @@ func (c *Config) Validate() error {
 		between("customers", c.Generator.Customers, 1, 9_999_999),
 
 		check(strings.TrimSpace(c.Consume.Group) != "", "group", c.Consume.Group, "must not be empty or only spaces"),
+		check(c.Consume.InstanceID == "" || strings.TrimSpace(c.Consume.InstanceID) != "", "instance-id", c.Consume.InstanceID,
+			"must not be only spaces (empty: dynamic membership)"),
 		between("batch-rows", c.Consume.BatchMaxRows, 1, 1_000_000),
 		between("batch-bytes", c.Consume.BatchMaxBytes, 1024, 1<<30),
 		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 1<<30),
