@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -160,8 +161,9 @@ type SourceReplays struct {
 // batch's letters are acknowledged: a second Replay sends nothing that the
 // first sent. A letter whose source topic does not exist stops the run
 // before anything of its batch is sent; one its topic refuses fails alone,
-// and the letters acknowledged beside it are recorded (dlq_progress.go). A source record dead-lettered twice (a consumer crashed
-// between the acknowledgement and its commit) is replayed once per run.
+// and the letters acknowledged beside it are recorded (dlq_progress.go). A
+// source record dead-lettered twice (a consumer crashed between the
+// acknowledgement and its commit) is replayed once per run.
 // A crash between the acknowledgement and the commit sends that batch
 // again on the next run (the sink stores an order once by order_id).
 // Markers cannot be replayed: they are counted and passed. A stop (ctx)
@@ -193,69 +195,89 @@ func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (Rep
 	cluster.Logger.Info("replaying dead letters", "topic", opts.Topic, "classes", classes, "groups", slices.Sorted(maps.Values(st.Groups)),
 		"from", from, "to", ends, "dry_run", opts.DryRun)
 
-	replayer := kafka.NewReplayer(cluster)
-	defer replayer.Close()
-	type source struct {
-		topic     string
-		partition int32
+	run := &replayRun{
+		opts: opts, log: cluster.Logger, admin: admin, replayer: kafka.NewReplayer(cluster), st: &st,
+		pick:    picker{topic: opts.Topic, classes: classes, done: done, ahead: ahead, seen: map[origin]struct{}{}, seed: maphash.MakeSeed()},
+		sources: map[sourcePartition]int64{},
+		finish:  context.WithoutCancel(ctx),
 	}
-	sources := map[source]int64{}
-	pick := picker{topic: opts.Topic, classes: classes, done: done, ahead: ahead, seen: map[origin]struct{}{}, seed: maphash.MakeSeed()}
-	// The batch in hand is finished even when a stop is asked: what was
-	// acknowledged is committed, so that a stop never causes a replay twice.
-	finish := context.WithoutCancel(ctx)
-	err = kafka.ReadTopic(ctx, cluster, opts.Topic, from, ends, func(b kafka.Batch) error {
-		var todo []kafka.Letter
-		for _, r := range b.Records {
-			if l := kafka.LetterOf(r); pick.pick(&st, l) {
-				todo = append(todo, l)
-			}
-		}
-		if err := replayer.Check(finish, todo); err != nil {
-			return err // nothing of the batch sent
-		}
-		acked := make([]bool, len(todo))
-		var err error
-		if opts.DryRun {
-			for i := range acked {
-				acked[i] = true
-			}
-		} else {
-			acked, err = replayer.Replay(finish, todo)
-		}
-		for i, l := range todo {
-			if acked[i] {
-				sources[source{l.SourceTopic, l.SourcePartition}]++
-				st.Replayed++
-			}
-		}
-		if opts.DryRun {
-			return nil
-		}
-		// What was acknowledged is recorded even when a letter failed, so
-		// that the next run sends only what this one did not.
-		next := settle(b.Next, todo, acked, ahead)
-		if cerr := commitReplayed(finish, cluster.Logger, admin, opts.Topic, st.Groups, done, ahead, next); cerr != nil {
-			if err != nil {
-				return fmt.Errorf("%w (and recording the progress failed: %w)", err, cerr)
-			}
-			return cerr
-		}
-		return err
-	})
+	defer run.replayer.Close()
+	err = kafka.ReadTopic(ctx, cluster, opts.Topic, from, ends, run.batch)
 	switch {
 	case err == nil:
 		st.Stopped = StoppedEnd
 	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		st.Stopped, err = StoppedSignal, nil // a graceful stop: the stats say how far it got
 	}
-	for src, n := range sources {
+	for src, n := range run.sources {
 		st.Sources = append(st.Sources, SourceReplays{Topic: src.topic, Partition: src.partition, Replayed: n})
 	}
 	slices.SortFunc(st.Sources, func(a, b SourceReplays) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return st, err
+}
+
+// sourcePartition names a partition letters are replayed to.
+type sourcePartition struct {
+	topic     string
+	partition int32
+}
+
+// replayRun is one Replay's state across the batches it reads.
+type replayRun struct {
+	opts     ReplayOptions
+	log      *slog.Logger
+	admin    *kafka.Admin
+	replayer *kafka.Replayer
+	pick     picker
+	st       *ReplayStats
+	sources  map[sourcePartition]int64 // letters replayed to each
+	// finish runs a batch to its end even when a stop is asked: what was
+	// acknowledged is committed, so that a stop never causes a replay twice.
+	finish context.Context
+}
+
+// batch replays the letters of one batch that the picker chooses and
+// records how far it got.
+func (r *replayRun) batch(b kafka.Batch) error {
+	var todo []kafka.Letter
+	for _, rec := range b.Records {
+		if l := kafka.LetterOf(rec); r.pick.pick(r.st, l) {
+			todo = append(todo, l)
+		}
+	}
+	if err := r.replayer.Check(r.finish, todo); err != nil {
+		return err // nothing of the batch sent
+	}
+	acked := make([]bool, len(todo))
+	var err error
+	if r.opts.DryRun {
+		for i := range acked {
+			acked[i] = true
+		}
+	} else {
+		acked, err = r.replayer.Replay(r.finish, todo)
+	}
+	for i, l := range todo {
+		if acked[i] {
+			r.sources[sourcePartition{l.SourceTopic, l.SourcePartition}]++
+			r.st.Replayed++
+		}
+	}
+	if r.opts.DryRun {
+		return nil
+	}
+	// What was acknowledged is recorded even when a letter failed, so that
+	// the next run sends only what this one did not.
+	next := settle(b.Next, todo, acked, r.pick.ahead)
+	if cerr := commitReplayed(r.finish, r.log, r.admin, r.opts.Topic, r.st.Groups, r.pick.done, r.pick.ahead, next); cerr != nil {
+		if err != nil {
+			return fmt.Errorf("%w (and recording the progress failed: %w)", err, cerr)
+		}
+		return cerr
+	}
+	return err
 }
 
 // picker chooses the dead letters a replay sends.
