@@ -640,23 +640,33 @@ func TestConsumeStalledWriterHoldsOnePartition(t *testing.T) {
 	p.checkOrders(conn, 33_000)
 }
 
-// TestConsumeUnfixableErrorsStop: with the offsets table dropped, loading
-// offsets can never succeed: the consumer stops with exit 1 and one line
-// naming the cause, instead of retrying for ever.
+// TestConsumeUnfixableErrorsStop: with the offsets table dropped, storing
+// can never succeed: the consumer refuses to start, or stops once it meets
+// it, with exit 1 and one line naming the cause, instead of retrying for
+// ever.
 func TestConsumeUnfixableErrorsStop(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-	p.produce(10)
-	conn := p.db()
+	conn, c := p.consumeBacklog(10)
 	if _, err := conn.Exec(context.Background(), "DROP TABLE consumer_offsets"); err != nil {
 		t.Fatal(err)
 	}
-	c := p.startConsumer()
+	p.produce(10) // the next batch meets the missing table
 	if code := c.waitExit(t, time.Minute); code != 1 {
-		t.Fatalf("exit %d, want 1\n%s", code, c.stderr.String())
+		t.Fatalf("dropped while running: exit %d, want 1\n%s", code, c.stderr.String())
 	}
-	if line := c.errorLine(t); !strings.Contains(line, "load stored offsets") || !strings.Contains(line, "42P01") {
-		t.Errorf("error line %q does not name the load and SQLSTATE 42P01", line)
+	if line := c.errorLine(t); !strings.Contains(line, "consumer_offsets") || !strings.Contains(line, "42P01") {
+		t.Errorf("dropped while running: error line %q does not name the table and SQLSTATE 42P01", line)
+	}
+	c = p.startConsumer()
+	if code := c.waitExit(t, time.Minute); code != 1 {
+		t.Fatalf("dropped before the start: exit %d, want 1\n%s", code, c.stderr.String())
+	}
+	if line := c.errorLine(t); !strings.Contains(line, "table consumer_offsets does not exist") {
+		t.Errorf("dropped before the start: error line %q does not say the table is missing", line)
+	}
+	if n := p.count(conn); n != 10 {
+		t.Errorf("%d rows, want the 10 stored before the table was dropped", n)
 	}
 }
 
