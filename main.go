@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/foodpipe/foodpipe/cmd"
@@ -22,8 +23,13 @@ var version, commit, date string
 var migrations embed.FS
 
 func main() {
-	ctx, stop := stopOnSignal()
+	hard := &cmd.HardStops{}
+	ctx, stop := stopOnSignal(hard)
 	defer stop()
+	// A write to a closed stdout (foodpipe demo | head -1) fails with EPIPE
+	// instead of killing the process, so that it stops the way any failed
+	// write stops it: what it started is stopped and removed.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 
 	sqlFiles, err := fs.Sub(migrations, "sql")
 	if err != nil {
@@ -36,32 +42,50 @@ func main() {
 		Migrations: sqlFiles,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
+		HardStops:  hard,
 	}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }
 
 // stopOnSignal returns a context that the first SIGINT, SIGTERM or SIGHUP
-// cancels, starting a graceful stop. The default handlers are back before
-// it is cancelled, so that once anything sees the stop, a second signal
-// ends the process at once. SIGHUP (the terminal closed, or a supervisor's
-// reload) is a stop like the others: without a handler it would kill the
-// process with no summary and no final commit.
-func stopOnSignal() (context.Context, func()) {
+// cancels, starting a graceful stop. A second one ends the process at once,
+// after the hard stops (what must not outlive it): it dies of that signal
+// (or, where a signal cannot be raised, exits 128 + its number). SIGHUP (the terminal closed, or
+// a supervisor's reload) is a stop like the others: without a handler it
+// would kill the process with no summary and no final commit.
+func stopOnSignal(hard *cmd.HardStops) (context.Context, func()) {
 	stopping := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
-	sigs := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, stopping...)
 	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
 	go func() {
 		select {
 		case <-sigs:
-			signal.Reset(stopping...)
 			cancel()
-		case <-ctx.Done():
+		case <-done:
+			return
+		}
+		select {
+		case sig := <-sigs:
+			signal.Reset(stopping...) // a third signal does not wait for the hard stops
+			hard.Run()
+			raise(sig) // dies of it, as with no handler at all
+			code := 128 + int(syscall.SIGTERM)
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			os.Exit(code)
+		case <-done:
 		}
 	}()
+	var once sync.Once
 	return ctx, func() {
-		signal.Stop(sigs)
-		cancel()
+		once.Do(func() {
+			signal.Stop(sigs)
+			close(done)
+			cancel()
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -85,12 +86,34 @@ poison record dead-lettered once.`,
 			if err != nil {
 				return err
 			}
-			return runDemo(c.Context(), app.Stdout, demoOptionsFrom(app, e))
+			opts := demoOptionsFrom(app, e)
+			if err := opts.check(); err != nil {
+				return usage(err)
+			}
+			return runDemo(c.Context(), app.Stdout, opts)
 		},
 	}
 	config.AddFlags(c.Flags(), "rate", "duration", "seed", "customers", "partitions", "group",
 		"batch-rows", "pg-bin", "keep", "progress-interval", "metrics-addr", "output")
+	// The demo's own defaults, in its help as in what it does.
+	c.Flags().Lookup("rate").DefValue = strconv.Itoa(demoRate)
+	c.Flags().Lookup("duration").DefValue = demoDuration.String()
+	c.Flags().Lookup("metrics-addr").DefValue = demoMetricsAddr
+	c.Flags().Lookup("keep").Usage = "hold the services open after the summary, until Ctrl-C"
 	return c
+}
+
+// check refuses settings the demo cannot honour, before anything starts.
+func (o demoOptions) check() error {
+	if o.keep && o.demo.Duration == 0 {
+		return errors.New("--keep needs a --duration: a demo without one ends at Ctrl-C, which would also end --keep")
+	}
+	if o.demo.Postgres == nil && o.demo.Embedded.BinDir != "" {
+		if err := store.CheckBinDir(o.demo.Embedded.BinDir); err != nil {
+			return fmt.Errorf("invalid pg-bin: %w", err)
+		}
+	}
+	return nil
 }
 
 func demoOptionsFrom(app *App, e *env) demoOptions {
@@ -114,6 +137,8 @@ func demoOptionsFrom(app *App, e *env) demoOptions {
 	if dir, err := os.UserCacheDir(); err == nil {
 		cache = filepath.Join(dir, "foodpipe")
 	}
+	consume := pipelineOptions(cfg)
+	consume.Pause = testPauses(os.Getenv("FOODPIPE_TEST_PAUSE"))
 	live := isTerminal(app.Stderr)
 	view := cfg.Log.ProgressInterval
 	if live {
@@ -131,13 +156,14 @@ func demoOptionsFrom(app *App, e *env) demoOptions {
 			Customers: cfg.Generator.Customers,
 			Rate:      rate,
 			Duration:  duration,
-			Consume:   pipelineOptions(cfg),
+			Consume:   consume,
 			Consumers: 3,
 			Postgres:  pg,
 			Embedded: store.EmbeddedOptions{BinDir: cfg.Demo.PGBin, CacheDir: cache,
 				StartTimeout: time.Minute, Log: e.log},
 			Migrations:       app.Migrations,
 			Keep:             cfg.Bench.Keep,
+			AtHardStop:       app.HardStops.Add,
 			ViewInterval:     view,
 			TrimInterval:     250 * time.Millisecond,
 			MaxBacklog:       100_000,
@@ -344,6 +370,9 @@ func demoCheck(r pipeline.DemoResult) string {
 	switch {
 	case !r.Drained:
 		return fmt.Sprintf("stopped before every record was stored: produced %d, stored + dead-lettered %d", r.Produced, sum)
+	case r.Rows == r.Orders && r.DeadLetters == 0 && len(r.Poison) == 0:
+		return fmt.Sprintf("produced %d = stored %d: every order stored exactly once (stopped before the poison records were sent)",
+			r.Produced, r.Rows)
 	case r.Rows == r.Orders && r.DeadLetters == int64(len(r.Poison)):
 		return fmt.Sprintf("produced %d = stored %d + dead-lettered %d: every order stored exactly once, every poison record dead-lettered once",
 			r.Produced, r.Rows, r.DeadLetters)

@@ -82,11 +82,35 @@ func TestDemoCheckLine(t *testing.T) {
 			"FAILED: produced 100 orders + 4 poison, stored 99, dead-lettered 4"},
 		{pipeline.DemoResult{Produced: 104, Orders: 100, Poison: poison, Rows: 90, DeadLetters: 4},
 			"stopped before every record was stored: produced 104, stored + dead-lettered 94"},
+		// Stopped before the poison went out: nothing to claim about it.
+		{pipeline.DemoResult{Produced: 50, Orders: 50, Rows: 50, Drained: true},
+			"produced 50 = stored 50: every order stored exactly once (stopped before the poison records were sent)"},
 	}
 	for _, tt := range tests {
 		if got := demoCheck(tt.res); !strings.HasPrefix(got, tt.want) {
 			t.Errorf("demoCheck = %q, want it to start %q", got, tt.want)
 		}
+	}
+}
+
+// TestDemoRefusals: settings the demo cannot honour are usage errors
+// before anything starts: --keep with no end, a --pg-bin without pg_ctl.
+func TestDemoRefusals(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"demo", "--duration", "0", "--keep"}, "--keep needs a --duration"},
+		{[]string{"demo", "--pg-bin", t.TempDir()}, "invalid pg-bin"},
+	} {
+		app, e := loaded(t, nil, tt.args...)
+		if err := demoOptionsFrom(app, e).check(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%v: err %v, want %q", tt.args, err, tt.want)
+		}
+	}
+	app, e := loaded(t, nil, "demo", "--keep", "--pg-bin", "/usr/lib/postgresql/15/bin", "--database-url", "postgres://u@db/x")
+	if err := demoOptionsFrom(app, e).check(); err != nil {
+		t.Errorf("--keep with the default duration, --pg-bin unused beside --database-url: %v", err)
 	}
 }
 

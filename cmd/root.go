@@ -23,6 +23,9 @@ type App struct {
 	Migrations fs.FS
 	Stdout     io.Writer
 	Stderr     io.Writer
+	// HardStops, when set, are run by main on a second signal, before the
+	// process ends at once.
+	HardStops *HardStops
 }
 
 // globalKeys are the settings every command understands (SPEC "Commands").

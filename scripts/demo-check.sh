@@ -114,6 +114,36 @@ print("run 2: produced %d = stored %d + dead-lettered %d, ready in %.1fs" % (r["
 EOF
 echo "demo-check: run 2 took $(($(date +%s) - start))s"
 
+# Run 3: the ways a demo ends early. Its stdout closed (demo | true): the
+# summary cannot be written, exit 1, and it still stops its PostgreSQL. A
+# second Ctrl-C while the first one's stop is under way (the consumers held
+# in their first transactions by the test hook): it ends at once, but not
+# before it has shut its PostgreSQL down (which runs detached, and would
+# otherwise outlive it).
+echo "demo-check: run 3 (stdout closed early; a second Ctrl-C)"
+demo --duration 3s 2>"$work/run3a.err" | true || true
+if ! grep -q "broken pipe" "$work/run3a.err"; then
+	echo "demo-check: run 3: a demo whose stdout was closed did not say so:" >&2
+	tail -5 "$work/run3a.err" >&2
+	exit 1
+fi
+"${as_user[@]}" env -i HOME="$home" TMPDIR="$work/tmp" PATH=/usr/bin:/bin FOODPIPE_TEST_PAUSE=in-transaction=1m \
+	"$work/foodpipe" demo --duration 0 --log-level debug >/dev/null 2>"$work/run3b.err" &
+waitlog() { # waitlog PATTERN: until the run's log has it (60 s at most)
+	for _ in $(seq 600); do
+		grep -q "$1" "$work/run3b.err" && return 0
+		sleep 0.1
+	done
+	echo "demo-check: run 3: no '$1' in the log:" >&2
+	tail -20 "$work/run3b.err" >&2
+	exit 1
+}
+waitlog '"point":"in-transaction"'
+pkill -INT -f "^$work/foodpipe demo" || true
+waitlog '"msg":"stopping: '
+pkill -INT -f "^$work/foodpipe demo" || true
+wait $! 2>/dev/null || true
+
 # Nothing left running or left behind: the embedded servers' data dirs were
 # under $work/tmp.
 if pgrep -f "$work" >/dev/null; then

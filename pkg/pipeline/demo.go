@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,11 @@ type DemoOptions struct {
 	Migrations fs.FS
 	// Keep leaves the real services' topic and schema in place at Close.
 	Keep bool
+	// AtHardStop, when set, registers a quick step to run if the process
+	// ends at once (a second signal) before Close: the embedded PostgreSQL
+	// is shut down immediately and removed, and what is left on the real
+	// services is named in the log. The returned func unregisters it.
+	AtHardStop func(func()) (remove func())
 	// Step is told of each start-up step, for the person waiting.
 	Step func(string)
 	// View is called every ViewInterval, and once at the end, with where
@@ -317,6 +323,8 @@ func (d *Demo) kafka(ctx context.Context) error {
 	d.undo = append(d.undo, d.admin.Close)
 	specs := kafka.Specs(k, d.opts.Topics)
 	if d.opts.RealKafka {
+		d.undo = append(d.undo, d.leftBehind(fmt.Sprintf("topics %s and %s and group %s at %s",
+			k.Topic, k.DLQ(), d.opts.Consume.Group, strings.Join(k.Brokers, ","))))
 		d.undo = append(d.undo, func() {
 			if d.opts.Keep {
 				d.opts.Log.Info("kept the demo's topics and group", "topics", []string{k.Topic, k.DLQ()}, "group", d.opts.Consume.Group)
@@ -335,6 +343,24 @@ func (d *Demo) kafka(ctx context.Context) error {
 	return err
 }
 
+// atHardStop registers f to run if the process ends at once; the returned
+// func, for undo, unregisters it.
+func (d *Demo) atHardStop(f func()) (remove func()) {
+	if d.opts.AtHardStop == nil {
+		return func() {}
+	}
+	return d.opts.AtHardStop(f)
+}
+
+// leftBehind says in the log, if the process ends at once, that what the
+// demo made on a real service stays there: removing it would take longer
+// than "at once". Unregistered by undo, which removes it (or keeps it).
+func (d *Demo) leftBehind(what string) (remove func()) {
+	return d.atHardStop(func() {
+		d.opts.Log.Error("the demo ended at once and left its "+what+": remove them by hand", "left", what)
+	})
+}
+
 // demoName is a name unique to this run: foodpipe-demo-<time>-<random>,
 // with sep between the words.
 func demoName(now time.Time, sep string) string { return uniqueName("demo", now, sep) }
@@ -343,13 +369,21 @@ func demoName(now time.Time, sep string) string { return uniqueName("demo", now,
 // on the user's.
 func (d *Demo) postgres(ctx context.Context) (config.Postgres, string, error) {
 	if d.opts.Postgres == nil {
-		d.step("starting the embedded PostgreSQL " + string(store.EmbeddedVersion) + " (the first run downloads it)")
+		what := "embedded PostgreSQL " + string(store.EmbeddedVersion)
+		step := "starting the " + what + " (the first run downloads it)"
+		if bin := d.opts.Embedded.BinDir; bin != "" {
+			what = "PostgreSQL from " + bin
+			step = "starting " + what
+		}
+		d.step(step)
 		e, err := store.StartEmbedded(ctx, d.opts.Embedded)
 		if err != nil {
 			return config.Postgres{}, "", err
 		}
-		d.undo = append(d.undo, e.Stop)
-		d.res.Postgres, d.res.Downloaded = "embedded PostgreSQL "+string(store.EmbeddedVersion)+", data in "+e.DataDir+" (removed at exit)", e.Downloaded
+		// Unregistered only once Stop has stopped it: a second signal
+		// during Stop still gets it shut down.
+		d.undo = append(d.undo, d.atHardStop(e.Kill), e.Stop)
+		d.res.Postgres, d.res.Downloaded = what+", data in "+e.DataDir+" (removed at exit)", e.Downloaded
 		return config.Postgres{DatabaseURL: e.URL, ConnectTimeout: 30 * time.Second}, "", nil
 	}
 	pg := *d.opts.Postgres
@@ -362,6 +396,7 @@ func (d *Demo) postgres(ctx context.Context) (config.Postgres, string, error) {
 	if err := root.CreateSchema(ctx, schema); err != nil {
 		return pg, "", err
 	}
+	d.undo = append(d.undo, d.leftBehind("schema "+schema+" at "+root.Addr()))
 	d.undo = append(d.undo, func() {
 		if d.opts.Keep {
 			d.opts.Log.Info("kept the demo's schema", "schema", schema)

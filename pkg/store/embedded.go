@@ -193,6 +193,13 @@ func lockCache(ctx context.Context, opts EmbeddedOptions) (unlock func(), err er
 	return nil, fmt.Errorf("%w: cannot lock %s: %v", ErrEmbedded, l.Path(), err)
 }
 
+// CheckBinDir fails unless dir, or its parent, holds PostgreSQL's server
+// binaries (pg_ctl): what EmbeddedOptions.BinDir names.
+func CheckBinDir(dir string) error {
+	_, _, err := binaries(EmbeddedOptions{BinDir: dir})
+	return err
+}
+
 // binaries returns the directory embedded-postgres runs bin/pg_ctl from,
 // and whether it will have to download them first.
 func binaries(opts EmbeddedOptions) (dir string, downloading bool, err error) {
@@ -217,6 +224,14 @@ func binaries(opts EmbeddedOptions) (dir string, downloading bool, err error) {
 	archive := fmt.Sprintf("embedded-postgres-binaries-*-%s.txz", EmbeddedVersion)
 	found, _ := filepath.Glob(filepath.Join(opts.CacheDir, archive))
 	return dir, len(found) == 0, nil
+}
+
+// Kill ends the server at once (an immediate shutdown, at most a second or
+// two) and removes its files: for a process that must end now, where Stop's
+// orderly shutdown would take too long. Stop may run before, during or after it.
+func (e *Embedded) Kill() {
+	quitServer(e.dir, 2*time.Second)
+	os.RemoveAll(e.dir)
 }
 
 // Stop stops the server and removes its files.

@@ -25,19 +25,31 @@ func reapStale(log *slog.Logger) {
 		if err != nil || alive(owner) {
 			continue
 		}
-		if pg, err := readPID(filepath.Join(dir, "data", "postmaster.pid")); err == nil && alive(pg) {
-			// SIGQUIT: PostgreSQL's immediate shutdown; the data is throwaway.
-			if err := syscall.Kill(pg, syscall.SIGQUIT); err != nil {
-				continue // not ours to stop
-			}
-			for i := 0; i < 50 && alive(pg); i++ {
-				time.Sleep(100 * time.Millisecond)
-			}
+		if !quitServer(dir, 5*time.Second) {
+			continue // not ours to stop
 		}
 		if err := os.RemoveAll(dir); err == nil {
 			log.Info("removed the embedded PostgreSQL of an earlier demo that did not stop it", "dir", dir)
 		}
 	}
+}
+
+// quitServer stops the server of an embedded dir, if it runs, with
+// PostgreSQL's immediate shutdown (SIGQUIT; the data is throwaway), and
+// waits up to wait for it to go. It reports false when the server could
+// not be signalled (another user's).
+func quitServer(dir string, wait time.Duration) bool {
+	pg, err := readPID(filepath.Join(dir, "data", "postmaster.pid"))
+	if err != nil || !alive(pg) {
+		return true
+	}
+	if err := syscall.Kill(pg, syscall.SIGQUIT); err != nil {
+		return false
+	}
+	for deadline := time.Now().Add(wait); alive(pg) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
 
 // writeOwner records this process as the owner of an embedded server's dir.
