@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/foodpipe/foodpipe/pkg/config"
 )
@@ -104,7 +105,29 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 		newBenchCmd(app),
 		newDemoCmd(app),
 	)
+	root.InitDefaultCompletionCmd()
+	if c, _, err := root.Find([]string{"completion"}); err == nil && c != root {
+		groupCmd(c) // completion tcsh: an unknown shell is a usage error
+	}
+	completeValues(root)
 	return root
+}
+
+// completeValues makes shell completion offer the values of the flags that
+// take one of a few (config.Choices), and directories for --pg-bin, in
+// every command that has them.
+func completeValues(c *cobra.Command) {
+	c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+		if values, ok := config.Choices[f.Name]; ok {
+			_ = c.RegisterFlagCompletionFunc(f.Name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
+		}
+		if f.Name == "pg-bin" {
+			_ = c.MarkFlagDirname(f.Name)
+		}
+	})
+	for _, sub := range c.Commands() {
+		completeValues(sub)
+	}
 }
 
 // groupCmd makes a command that only holds subcommands print its help when

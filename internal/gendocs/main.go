@@ -50,7 +50,8 @@ func run(out, version, date string) error {
 }
 
 // root is foodpipe's command tree as the binary builds it at run time,
-// including cobra's completion command, which cobra only adds on Execute.
+// including cobra's completion command (cmd.Command adds it; cobra alone
+// adds it only on Execute).
 func root(version string) *cobra.Command {
 	r := cmd.Command(&cmd.App{Version: version, Stdout: io.Discard, Stderr: io.Discard})
 	r.InitDefaultCompletionCmd()

@@ -21,9 +21,9 @@ func (c *Config) Validate() error {
 	c.Log.Format = strings.ToLower(c.Log.Format)
 
 	checks := []error{
-		oneOf("output", c.Output, "text", "json"),
-		oneOf("log-level", strings.ToLower(c.Log.Level), "debug", "info", "warn", "error"),
-		oneOf("log-format", c.Log.Format, "auto", "text", "json"),
+		oneOf("output", c.Output, Choices["output"]...),
+		oneOf("log-level", strings.ToLower(c.Log.Level), Choices["log-level"]...),
+		oneOf("log-format", c.Log.Format, Choices["log-format"]...),
 		atLeast("progress-interval", c.Log.ProgressInterval, 0),
 		optional(c.Log.MetricsAddr, func() error { return listenAddr("metrics-addr", c.Log.MetricsAddr) }),
 
@@ -38,15 +38,15 @@ func (c *Config) Validate() error {
 		check(c.Kafka.KeyFile == "" || c.Kafka.CertFile != "", "kafka-key-file", c.Kafka.KeyFile, "needs kafka-cert-file too"),
 		check(c.Kafka.CertFile == "" || c.Kafka.KeyFile != "", "kafka-cert-file", c.Kafka.CertFile, "needs kafka-key-file too"),
 		optional(c.Kafka.SASLMechanism, func() error {
-			return oneOf("kafka-sasl-mechanism", c.Kafka.SASLMechanism, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+			return oneOf("kafka-sasl-mechanism", c.Kafka.SASLMechanism, Choices["kafka-sasl-mechanism"]...)
 		}),
 		check(c.Kafka.SASLMechanism == "" || c.Kafka.Username != "", "kafka-username", "", "is required with kafka-sasl-mechanism"),
 		check(c.Kafka.SASLMechanism != "" || c.Kafka.Username == "", "kafka-sasl-mechanism", "", "is required with kafka-username"),
 
 		positive("db-timeout", c.Postgres.ConnectTimeout),
 
-		oneOf("acks", c.KafkaProducer.Acks, "all", "leader", "none"),
-		oneOf("compression", c.KafkaProducer.Compression, "snappy", "lz4", "zstd", "gzip", "none"),
+		oneOf("acks", c.KafkaProducer.Acks, Choices["acks"]...),
+		oneOf("compression", c.KafkaProducer.Compression, Choices["compression"]...),
 		atLeast("linger", c.KafkaProducer.Linger, 0),
 		between("producer-batch-bytes", c.KafkaProducer.BatchMaxBytes, 1024, 64<<20),
 		atLeast("max-buffered-records", c.KafkaProducer.MaxBufferedRecords, 1),
@@ -71,7 +71,7 @@ func (c *Config) Validate() error {
 			"must be shorter than session-timeout "+c.Consume.SessionTimeout.String()),
 		positive("rebalance-timeout", c.Consume.RebalanceTimeout),
 		positive("lock-timeout", c.Consume.LockTimeout),
-		oneOf("offset-out-of-range", c.Consume.OutOfRange, "fail", "earliest", "latest"),
+		oneOf("offset-out-of-range", c.Consume.OutOfRange, Choices["offset-out-of-range"]...),
 
 		between("partitions", c.Topics.Partitions, 1, 100_000),
 		between("replication-factor", c.Topics.ReplicationFactor, 1, math.MaxInt16),
@@ -128,6 +128,20 @@ func optional(value string, f func() error) error {
 		return nil
 	}
 	return f()
+}
+
+// Choices are the values of the settings that take one of a few, by key:
+// what Validate accepts (after its case folding) and what shell completion
+// offers.
+var Choices = map[string][]string{
+	"output":               {"text", "json"},
+	"log-level":            {"debug", "info", "warn", "error"},
+	"log-format":           {"auto", "text", "json"},
+	"kafka-sasl-mechanism": {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"},
+	"acks":                 {"all", "leader", "none"},
+	"compression":          {"snappy", "lz4", "zstd", "gzip", "none"},
+	"offset-out-of-range":  {"fail", "earliest", "latest"},
+	"class":                deadLetterClasses,
 }
 
 func oneOf(key, value string, allowed ...string) error {
