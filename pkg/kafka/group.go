@@ -58,6 +58,11 @@ type GroupOptions struct {
 	// Joined is told each time the member has joined the group (a
 	// generation began), with partitions or without.
 	Joined func()
+	// Left is told when the member lost its place in the group (its
+	// session ended with an error: the broker unreachable, the member
+	// fenced), after Revoked; the client keeps trying to join again, and
+	// Joined tells when it has.
+	Left func()
 	// ShutOut is told, with an ErrShutOut error that says why and what to
 	// do, when the group refuses this member for a reason that rejoining
 	// cannot fix (see shutOutError). franz-go would rejoin for ever; the
@@ -141,7 +146,7 @@ func NewGroupReader(ctx context.Context, cluster Cluster, opts GroupOptions) (*G
 				opts.Joined()
 			}
 		}),
-		kgo.OnPartitionsLost(r.revoke(opts.Revoked)),
+		kgo.OnPartitionsLost(r.lose(opts.Revoked, opts.Left)),
 		// Ask for metadata often enough that a seek to a partition whose
 		// leader moved is not held up by the 5 s default minimum age.
 		kgo.MetadataMinAge(time.Second),
@@ -250,6 +255,19 @@ func (r *GroupReader) compareCommitted(committed map[int32]kgo.Offset, start map
 		"resuming from PostgreSQL's, which count; the next commit rewrites Kafka's copy "+
 		"(kafka-consumer-groups --reset-offsets does not move a foodpipe group: change its rows in consumer_offsets)",
 		"topic", r.topic, "group", r.group, "kafka_offsets", kafkaAt, "start_offsets", startAt)
+}
+
+// lose is revoke for partitions lost with the member's session, which
+// franz-go reports after every error of its group loop, with partitions or
+// without: the member is out of the group until it joins again.
+func (r *GroupReader) lose(revoked func([]int32), left func()) func(context.Context, *kgo.Client, map[string][]int32) {
+	revoke := r.revoke(revoked)
+	return func(ctx context.Context, cl *kgo.Client, lost map[string][]int32) {
+		revoke(ctx, cl, lost)
+		if left != nil && r.waitMade(ctx) == nil {
+			left()
+		}
+	}
 }
 
 func (r *GroupReader) revoke(revoked func([]int32)) func(context.Context, *kgo.Client, map[string][]int32) {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -144,8 +145,13 @@ type consumer struct {
 	// joined and outage make readiness: joined the group, and what is
 	// failing ("" for nothing).
 	joined bool
-	outage string
-	obs    Observer
+	// idleOutage is what an idle writer's ping of the database found
+	// ("" for nothing).
+	idleOutage string
+	// lostSession: the member was in the group and lost its place.
+	lostSession bool
+	outage      string
+	obs         Observer
 	// recreated is set once the topic's id changed under the run: the
 	// stored offsets are not copied to the new topic's group offsets.
 	recreated bool
@@ -204,6 +210,7 @@ func Consume(ctx context.Context, cluster kafka.Cluster, sink Sink, opts Options
 		},
 		Revoked: c.revoked,
 		Joined:  c.joinedGroup,
+		Left:    c.leftGroup,
 		ShutOut: c.shutOut,
 	})
 	if err != nil {
@@ -252,12 +259,49 @@ func (c *consumer) setOutage(what string) {
 // readiness is whether the consumer does its job, and why not; c.mu is held.
 func (c *consumer) readiness() (bool, string) {
 	switch {
+	case !c.joined && c.lostSession:
+		return false, "not in the group: its session with Kafka was lost (is the broker reachable?); joining again"
 	case !c.joined:
 		return false, "joining the group"
 	case c.outage != "":
 		return false, c.outage
+	case c.idleOutage != "":
+		return false, c.idleOutage
 	}
 	return true, ""
+}
+
+// checkIdleDatabase pings PostgreSQL while the writer has nothing to
+// write, so that readiness tells an unreachable database before a batch
+// finds it out; while it writes, the write path tells.
+func (c *consumer) checkIdleDatabase(ctx context.Context) {
+	p, ok := c.sink.(interface{ Ping(context.Context) error })
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	idle := c.idle
+	c.mu.Unlock()
+	what := ""
+	if idle {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := p.Ping(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return // stopping
+		}
+		if err != nil {
+			what = "PostgreSQL unreachable (" + strings.Join(strings.Fields(err.Error()), " ") + ")"
+		}
+	}
+	c.mu.Lock()
+	changed := c.idleOutage != what
+	c.idleOutage = what
+	ready, reason := c.readiness()
+	c.mu.Unlock()
+	if changed {
+		c.obs.Ready(ready, reason)
+	}
 }
 
 // storedOffsets returns the stored offsets of the partitions we own, for

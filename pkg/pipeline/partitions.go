@@ -69,6 +69,16 @@ func (c *consumer) joinedGroup() {
 	c.obs.Ready(ready, reason)
 }
 
+// leftGroup makes the consumer not ready while it is out of the group: its
+// session was lost, and it is joining again (joinedGroup).
+func (c *consumer) leftGroup() {
+	c.mu.Lock()
+	c.joined, c.lostSession = false, c.joined || c.lostSession // a first join that failed is still joining
+	ready, reason := c.readiness()
+	c.mu.Unlock()
+	c.obs.Ready(ready, reason)
+}
+
 // assigned decides where each newly assigned partition starts and takes
 // ownership of it. It runs in the group's goroutine, before fetching starts.
 func (c *consumer) assigned(ctx context.Context, r *kafka.GroupReader, parts []int32) (map[int32]int64, error) {

@@ -20,7 +20,10 @@ import (
 // stops both and makes one last Progress call.
 func (c *consumer) progress() (stop func()) {
 	ctx, cancel := context.WithCancel(c.bg)
-	measure := func() { c.measureLag(ctx) }
+	measure := func() {
+		c.measureLag(ctx)
+		c.checkIdleDatabase(ctx)
+	}
 	measure()
 	stopLag := every(min(max(c.opts.ProgressInterval, 200*time.Millisecond), time.Second), measure)
 	stopReport := func() {}

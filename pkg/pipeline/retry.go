@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -30,11 +31,17 @@ func (c *consumer) retry(ctx context.Context, what string, f func(context.Contex
 		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
 		c.log.Warn(what+" failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(), "err", err)
 		c.obs.Retrying(what, err)
-		c.setOutage(what + " failing: retrying")
+		c.setOutage(outageReason(what, err))
 		if err := sleep(ctx, d); err != nil {
 			return err
 		}
 	}
+}
+
+// outageReason is the one line readiness gives while what fails with err
+// and is retried.
+func outageReason(what string, err error) string {
+	return fmt.Sprintf("%s failing (%s): retrying", what, strings.Join(strings.Fields(err.Error()), " "))
 }
 
 // sleep waits for d or until ctx ends.

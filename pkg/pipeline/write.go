@@ -159,7 +159,7 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		c.log.Warn("storing batch failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(),
 			"records", len(w.orders)+len(w.dead), "err", err)
 		c.obs.Retrying("store batch", err)
-		c.setOutage("storing batches failing: retrying")
+		c.setOutage(outageReason("storing batches", err))
 		if err := sleep(ctx, d); err != nil {
 			return nil
 		}

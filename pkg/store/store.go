@@ -304,3 +304,11 @@ func (db *DB) PoolStats() PoolStats {
 		AcquireWait: s.AcquireDuration(),
 	}
 }
+
+// Ping checks that the database answers, on a connection of the pool.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("PostgreSQL at %s: %w", db.addr, describe(err))
+	}
+	return nil
+}
