@@ -222,7 +222,7 @@ func TestReadableSecretsWarn(t *testing.T) {
 		t.Skip("file modes do not say who may read a file on Windows")
 	}
 	file := filepath.Join(t.TempDir(), "foodpipe.yaml")
-	if err := os.WriteFile(file, []byte("kafka-password: s3cret\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("kafka-sasl-mechanism: PLAIN\nkafka-username: app\nkafka-password: s3cret\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	app, _ := loaded(t, map[string]string{"FOODPIPE_CONFIG": file}, "consume", "--log-format", "json")

@@ -338,4 +338,17 @@ func TestNotAKafkaListener(t *testing.T) {
 			}
 		})
 	}
+	// SASL asked of a listener without it (the PLAINTEXT one) is refused
+	// the same way, not retried until the timeout.
+	t.Run("sasl to a plaintext listener", func(t *testing.T) {
+		t.Parallel()
+		broker := testenv.Brokers(t)[0]
+		u := sec.Users["PLAIN"]
+		r := run(t, nil, "produce", "--brokers", broker, "--count", "1", "--kafka-timeout", "60s",
+			"--kafka-sasl-mechanism", "PLAIN", "--kafka-username", u.Name, "--kafka-password", u.Password)
+		want := "foodpipe: cannot connect to Kafka at " + broker + ": the listener does not take SASL"
+		if got := strings.TrimSpace(r.stderr); r.code != 1 || !strings.HasPrefix(got, want) || strings.Contains(got, u.Password) {
+			t.Errorf("want exit 1 and one line starting %q, without the password:\n%s", want, r)
+		}
+	})
 }

@@ -123,6 +123,12 @@ func TestLoadErrors(t *testing.T) {
 		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
 		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
 		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},
+		{name: "sasl needs a password", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain", "FOODPIPE_KAFKA_USERNAME": "u"},
+			wantErr: []string{`invalid kafka-password ""`, "is required with kafka-sasl-mechanism"}},
+		{name: "a password needs sasl", env: map[string]string{"FOODPIPE_KAFKA_PASSWORD": "s3cret"},
+			wantErr: []string{`invalid kafka-sasl-mechanism ""`, "is required with kafka-password"}},
+		{name: "tls off beside a CA file", env: map[string]string{"FOODPIPE_KAFKA_TLS": "false", "FOODPIPE_KAFKA_CA_FILE": "/ca.pem"},
+			wantErr: []string{"invalid kafka-tls false", "contradicts"}},
 		{name: "key without cert", file: "kafka-key-file: k.pem\n", wantErr: []string{"needs kafka-cert-file"}},
 		{name: "bad acks", file: "acks: 2\n", wantErr: []string{`invalid acks "2"`}},
 		{name: "bad log level", file: "log-level: loud\n", wantErr: []string{`invalid log-level "loud"`}},
@@ -231,6 +237,8 @@ func TestLoadNormalises(t *testing.T) {
 	t.Setenv("FOODPIPE_ACKS", "-1")
 	t.Setenv("FOODPIPE_KAFKA_SASL_MECHANISM", "scram-sha-512")
 	t.Setenv("FOODPIPE_KAFKA_USERNAME", "u")
+	t.Setenv("FOODPIPE_KAFKA_PASSWORD", "p")
+	t.Setenv("FOODPIPE_KAFKA_CA_FILE", "/ca.pem")
 	t.Setenv("FOODPIPE_COMPRESSION", "ZSTD")
 	t.Setenv("FOODPIPE_OUTPUT", "JSON")
 	t.Setenv("FOODPIPE_LOG_FORMAT", "Text")
@@ -240,6 +248,9 @@ func TestLoadNormalises(t *testing.T) {
 	}
 	if got := []string{cfg.KafkaProducer.Acks, cfg.Kafka.SASLMechanism, cfg.KafkaProducer.Compression, cfg.Output, cfg.Log.Format}; !reflect.DeepEqual(got, []string{"all", "SCRAM-SHA-512", "zstd", "json", "text"}) {
 		t.Errorf("got %q", got)
+	}
+	if !cfg.Kafka.TLS {
+		t.Error("kafka-tls false beside a CA file, which implies it")
 	}
 	if cfg.Kafka.DLQ() != "food-orders.dlq" {
 		t.Errorf("DLQ() = %q, want food-orders.dlq", cfg.Kafka.DLQ())
@@ -357,7 +368,7 @@ func TestRedaction(t *testing.T) {
 	}
 
 	cfg := Default()
-	cfg.Kafka.Password = "kafka-secret"
+	cfg.Kafka.SASLMechanism, cfg.Kafka.Username, cfg.Kafka.Password = "PLAIN", "app", "kafka-secret"
 	cfg.Postgres.DatabaseURL = "postgres://app:pg-secret@db/orders"
 	y, err := cfg.MarshalYAML()
 	if err != nil {
@@ -421,15 +432,16 @@ func TestSecretsInAReadableFile(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("file modes do not say who may read a file on Windows")
 	}
+	const sasl = "kafka-sasl-mechanism: PLAIN\nkafka-username: app\n"
 	tests := []struct {
 		content string
 		mode    os.FileMode
 		want    bool
 	}{
-		{"kafka-password: s3cret\n", 0o644, true},
-		{"kafka-password: s3cret\n", 0o640, true},
-		{"kafka-password: s3cret\n", 0o600, false},
-		{"kafka-password: 123456\n", 0o644, true},
+		{sasl + "kafka-password: s3cret\n", 0o644, true},
+		{sasl + "kafka-password: s3cret\n", 0o640, true},
+		{sasl + "kafka-password: s3cret\n", 0o600, false},
+		{sasl + "kafka-password: 123456\n", 0o644, true},
 		{"database-url: postgres://app:s3cret@db/orders\n", 0o604, true},
 		{"database-url: host=db user=app password=s3cret\n", 0o644, true},
 		{"database-url: postgres://app@db/orders\n", 0o644, false},

@@ -20,6 +20,9 @@ func (c *Config) Validate() error {
 	c.Output = strings.ToLower(c.Output)
 	c.Log.Format = strings.ToLower(c.Log.Format)
 
+	if c.Kafka.CAFile != "" || c.Kafka.CertFile != "" {
+		defer func() { c.Kafka.TLS = c.Kafka.TLS || !c.IsSet("kafka-tls") }() // implied: config show says so
+	}
 	checks := []error{
 		oneOf("output", c.Output, Choices["output"]...),
 		oneOf("log-level", strings.ToLower(c.Log.Level), Choices["log-level"]...),
@@ -42,6 +45,14 @@ func (c *Config) Validate() error {
 		}),
 		check(c.Kafka.SASLMechanism == "" || c.Kafka.Username != "", "kafka-username", "", "is required with kafka-sasl-mechanism"),
 		check(c.Kafka.SASLMechanism != "" || c.Kafka.Username == "", "kafka-sasl-mechanism", "", "is required with kafka-username"),
+		// A SASL login with no password never succeeds; a password with no
+		// mechanism is never sent. The value is never shown: it is empty.
+		check(c.Kafka.SASLMechanism == "" || c.Kafka.Password != "", "kafka-password", "", "is required with kafka-sasl-mechanism"),
+		check(c.Kafka.SASLMechanism != "" || c.Kafka.Password == "", "kafka-sasl-mechanism", "", "is required with kafka-password"),
+		// kafka-ca-file and kafka-cert-file imply TLS; an explicit
+		// kafka-tls: false beside them contradicts them.
+		check(!c.IsSet("kafka-tls") || c.Kafka.TLS || (c.Kafka.CAFile == "" && c.Kafka.CertFile == ""), "kafka-tls", false,
+			"contradicts kafka-ca-file/kafka-cert-file, which imply TLS: drop one of them"),
 
 		positive("db-timeout", c.Postgres.ConnectTimeout),
 

@@ -6,6 +6,7 @@
 package kafka
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -109,11 +110,25 @@ func tlsConfig(cfg config.Kafka) (*tls.Config, error) {
 	if cfg.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("kafka tls: load client certificate %s: %w", cfg.CertFile, err)
+			return nil, fmt.Errorf("kafka tls: load client certificate %s and key %s: %w%s", cfg.CertFile, cfg.KeyFile, err,
+				encryptedKeyHint(cfg.KeyFile))
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return tc, nil
+}
+
+// encryptedKeyHint says when a key file is encrypted, which Go's TLS cannot
+// load: crypto/tls only says it failed to parse the key.
+func encryptedKeyHint(keyFile string) string {
+	b, err := os.ReadFile(keyFile)
+	if err != nil {
+		return ""
+	}
+	if bytes.Contains(b, []byte("ENCRYPTED")) {
+		return " (the key is encrypted with a passphrase: give an unencrypted key, e.g. openssl pkey -in KEY -out KEY.plain)"
+	}
+	return ""
 }
 
 func saslMechanism(cfg config.Kafka) (sasl.Mechanism, error) {
@@ -242,6 +257,11 @@ func refusal(err error) (r string, ok bool) {
 		return "SASL authentication failed: " + msg, true
 	case errors.Is(err, kerr.UnsupportedSaslMechanism):
 		return "SASL authentication failed: the broker does not enable this mechanism", true
+	case errors.Is(err, kerr.IllegalSaslState):
+		// The listener answered the SASL handshake as a listener without
+		// SASL does (PLAINTEXT or SSL): retrying asks it again.
+		return "the listener does not take SASL (ILLEGAL_SASL_STATE): is it the SASL listener's address, " +
+			"or is kafka-sasl-mechanism set by mistake?", true
 	}
 	if r, ok := reach.Certificate(err, "is --kafka-ca-file the CA that signed the broker's certificate?"); ok {
 		return r, true

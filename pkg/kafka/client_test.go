@@ -41,6 +41,10 @@ func TestSecurityOptions(t *testing.T) {
 	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	encrypted := filepath.Join(dir, "encrypted.key")
+	if err := os.WriteFile(encrypted, []byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIBvTBXBgkqhkiG9w0BBQ0wSjApBgkqhkiG9w0BBQwwHAQI\n-----END ENCRYPTED PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name    string
 		edit    func(*config.Kafka)
@@ -59,6 +63,8 @@ func TestSecurityOptions(t *testing.T) {
 		{name: "CA file without a certificate", edit: func(k *config.Kafka) { k.CAFile = garbage }, wantErr: "holds no PEM certificate"},
 		{name: "missing CA file", edit: func(k *config.Kafka) { k.CAFile = filepath.Join(dir, "none.pem") }, wantErr: "no such file"},
 		{name: "bad client key pair", edit: func(k *config.Kafka) { k.CertFile, k.KeyFile = garbage, garbage }, wantErr: "load client certificate"},
+		{name: "encrypted key", edit: func(k *config.Kafka) { k.CertFile, k.KeyFile = pki.certFile, encrypted },
+			wantErr: "and key " + encrypted + ": tls: failed to parse private key (the key is encrypted with a passphrase"},
 		{name: "sasl plain", edit: func(k *config.Kafka) {
 			k.SASLMechanism, k.Username, k.Password = "PLAIN", "alice", "plain-secret"
 		}, sasl: "PLAIN"},
@@ -302,6 +308,7 @@ func TestRefusal(t *testing.T) {
 		{"wrong password", fmt.Errorf("%w: %s", kerr.SaslAuthenticationFailed, "Authentication failed: Invalid username or password"),
 			"SASL authentication failed: Authentication failed: Invalid username or password"},
 		{"mechanism not enabled", kerr.UnsupportedSaslMechanism, "SASL authentication failed: the broker does not enable this mechanism"},
+		{"a listener without SASL", kerr.IllegalSaslState, "the listener does not take SASL (ILLEGAL_SASL_STATE)"},
 		{"unknown CA", fmt.Errorf("unable to dial: %w", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}),
 			"TLS verification failed: x509: certificate signed by unknown authority"},
 		{"wrong host", &tls.CertificateVerificationError{Err: x509.HostnameError{Certificate: &x509.Certificate{}, Host: "kafka.example"}},
