@@ -255,8 +255,11 @@ func TestKafkaOutage(t *testing.T) {
 		dsn: env["FOODPIPE_TEST_DATABASE_URL"]}
 	p.init()
 
+	// The flush waits as long as the broker may take to come back: its
+	// restart (a JVM) takes seconds on a quiet machine and many more on a
+	// busy one, and the orders must wait for it, not fail.
 	producer := command(t, t.Context(), nil, "produce", p.brokersFlag(), "--topic", p.topic,
-		"--rate", "500", "--duration", "25s", "--output", "json")
+		"--rate", "500", "--duration", "25s", "--flush-timeout", "2m", "--output", "json")
 	var produced bytes.Buffer
 	producer.Stdout = &produced
 	if err := producer.Start(); err != nil {
