@@ -51,9 +51,10 @@ func main() {
 // stopOnSignal returns a context that the first SIGINT, SIGTERM or SIGHUP
 // cancels, starting a graceful stop. A second one ends the process at once,
 // after the hard stops (what must not outlive it): it dies of that signal
-// (or, where a signal cannot be raised, exits 128 + its number). SIGHUP (the terminal closed, or
-// a supervisor's reload) is a stop like the others: without a handler it
-// would kill the process with no summary and no final commit.
+// (or, where a signal cannot be raised, exits 128 + its number). SIGHUP
+// (the terminal closed, or a supervisor's reload) is a stop like the
+// others: without a handler it would kill the process with no summary and
+// no final commit.
 func stopOnSignal(hard *cmd.HardStops) (context.Context, func()) {
 	stopping := []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 	sigs := make(chan os.Signal, 2)

@@ -16,8 +16,10 @@ import (
 // progress calls opts.Progress every ProgressInterval until stopped, and
 // keeps the lag fresh: end offsets listed from the brokers, independent of
 // fetching (which stops while PostgreSQL is down), minus the offsets stored.
-// The same loop watches the topic's id (checkTopicID). The returned func
-// stops both and makes one last Progress call.
+// The same loop watches the topic's id (checkTopicID) and, while the writer
+// is idle, whether PostgreSQL answers (checkIdleDatabase). The returned func
+// stops both and makes one last Progress call (none with a ProgressInterval
+// of 0).
 func (c *consumer) progress() (stop func()) {
 	ctx, cancel := context.WithCancel(c.bg)
 	measure := func() {
