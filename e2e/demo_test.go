@@ -260,12 +260,7 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	stdout := &lineWaiter{want: "\n}\n"}
 	stderr := &lineWaiter{want: "kept running until Ctrl-C"}
 	c.Stdout, c.Stderr = stdout, stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	t.Cleanup(func() { _ = c.Process.Kill() })
+	done := startBackground(t, c)
 	stderr.wait(t, time.Minute)
 	stdout.wait(t, 10*time.Second)
 
@@ -326,12 +321,7 @@ func TestDemoUntilCtrlC(t *testing.T) {
 	stdout := &lineWaiter{} // read while the process may still write
 	stderr := &lineWaiter{want: `msg="record dead-lettered" consumer=consumer-`}
 	c.Stdout, c.Stderr = stdout, stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	t.Cleanup(func() { _ = c.Process.Kill() })
+	done := startBackground(t, c)
 	stderr.wait(t, time.Minute) // the poison went in, 5 s into a run without a duration
 	if err := c.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -455,12 +445,7 @@ func TestDemoSecondSignalSaysWhatItLeft(t *testing.T) {
 		"--brokers", strings.Join(testenv.Brokers(t), ","), "--database-url", dsn, "--log-level", "debug")
 	stderr := &lineWaiter{want: `point=in-transaction`}
 	c.Stdout, c.Stderr = io.Discard, stderr
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	t.Cleanup(func() { _ = c.Process.Kill() })
+	done := startBackground(t, c)
 	stderr.wait(t, time.Minute)
 	topic, schema := demoMade(t, stderr.String())
 	t.Cleanup(func() {

@@ -228,3 +228,16 @@ func orderIDs(t *testing.T, topic string) (ids map[string]bool, partitions map[i
 	}
 	return ids, partitions
 }
+
+// startBackground starts c; its Wait error comes on the channel (which
+// holds one value), and the process is killed when the test ends.
+func startBackground(t *testing.T, c *exec.Cmd) chan error {
+	t.Helper()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	t.Cleanup(func() { _ = c.Process.Kill() })
+	return done
+}

@@ -22,26 +22,32 @@ type Proxy struct {
 // NewProxy starts a proxy to server (host:port), closed when the test ends.
 func NewProxy(t testing.TB, server string) *Proxy {
 	t.Helper()
+	p := &Proxy{server: server}
+	p.resume = sync.NewCond(&p.mu)
+	p.ln = Serve(t, p.serve)
+	t.Cleanup(func() { p.Hold(false) }) // held readers go before the test ends
+	return p
+}
+
+// Serve listens on a free port of 127.0.0.1 and calls serve with each
+// connection, in a goroutine of its own, until the test ends.
+func Serve(t testing.TB, serve func(net.Conn)) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, server: server}
-	p.resume = sync.NewCond(&p.mu)
-	t.Cleanup(func() {
-		p.Hold(false)
-		_ = ln.Close()
-	})
+	t.Cleanup(func() { _ = ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			go p.serve(c)
+			go serve(c)
 		}
 	}()
-	return p
+	return ln
 }
 
 // Addr is the proxy's host:port.

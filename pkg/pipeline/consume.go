@@ -11,7 +11,6 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,10 +244,14 @@ func mergeDone(a, b context.Context) context.Context {
 
 // setOutage records what is failing ("" when it works again) and tells
 // the observer whether the consumer is ready.
-func (c *consumer) setOutage(what string) {
+func (c *consumer) setOutage(what string) { c.setCause(&c.outage, what) }
+
+// setCause sets one of the causes readiness reads (c.outage,
+// c.idleOutage) and tells the observer when it changed.
+func (c *consumer) setCause(cause *string, what string) {
 	c.mu.Lock()
-	changed := c.outage != what
-	c.outage = what
+	changed := *cause != what
+	*cause = what
 	ready, reason := c.readiness()
 	c.mu.Unlock()
 	if changed {
@@ -291,17 +294,10 @@ func (c *consumer) checkIdleDatabase(ctx context.Context) {
 			return // stopping
 		}
 		if err != nil {
-			what = "PostgreSQL unreachable (" + strings.Join(strings.Fields(err.Error()), " ") + ")"
+			what = "PostgreSQL unreachable (" + oneLine(err) + ")"
 		}
 	}
-	c.mu.Lock()
-	changed := c.idleOutage != what
-	c.idleOutage = what
-	ready, reason := c.readiness()
-	c.mu.Unlock()
-	if changed {
-		c.obs.Ready(ready, reason)
-	}
+	c.setCause(&c.idleOutage, what)
 }
 
 // storedOffsets returns the stored offsets of the partitions we own, for

@@ -289,18 +289,11 @@ func TestConsumeGathersWhileTheWriterIsBusy(t *testing.T) {
 		return nil
 	}
 	var consumed atomic.Int64
-	var end atomic.Pointer[map[int32]int64]
 	opts := f.options()
 	opts.Observer = consumedCounter{n: &consumed}
-	opts.Until = func(stored map[int32]int64) bool {
-		e := end.Load()
-		return e != nil && CaughtUp(*e)(stored)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := Consume(t.Context(), f.cluster, sink, opts)
-		errc <- err
-	}()
+	var setEnd func(map[int32]int64)
+	opts.Until, setEnd = untilEnds()
+	errc := consumeAsync(t, f, sink, opts)
 	waitFor(t, "the first write to start", func() bool { return writes.Load() == 1 })
 	const waves, wave = 5, 20
 	for i := range waves {
@@ -309,7 +302,7 @@ func TestConsumeGathersWhileTheWriterIsBusy(t *testing.T) {
 		waitFor(t, fmt.Sprintf("wave %d to be polled while the writer is busy", i+1), func() bool { return consumed.Load() >= want })
 	}
 	e := maps.Clone(f.end)
-	end.Store(&e)
+	setEnd(e)
 	close(release)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
@@ -462,11 +455,7 @@ func TestConsumeLagWhileOffsetsCannotLoad(t *testing.T) {
 	obs := &lagSeen{}
 	opts := f.options()
 	opts.Observer, opts.ProgressInterval = obs, 50*time.Millisecond
-	errc := make(chan error, 1)
-	go func() {
-		_, err := Consume(t.Context(), f.cluster, sink, opts)
-		errc <- err
-	}()
+	errc := consumeAsync(t, f, sink, opts)
 	waitFor(t, "the offsets to fail to load", func() bool { return sink.loads.Load() >= 2 })
 	waitFor(t, "the lag to show the backlog", func() bool { return obs.total.Load() == backlog })
 	sink.down.Store(false)
@@ -527,16 +516,9 @@ func TestConsumeNotReadyWhileOutOfTheGroup(t *testing.T) {
 	obs := &readySeen{}
 	opts := f.options()
 	opts.Observer = obs
-	var end atomic.Pointer[map[int32]int64]
-	opts.Until = func(stored map[int32]int64) bool {
-		e := end.Load()
-		return e != nil && CaughtUp(*e)(stored)
-	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := Consume(t.Context(), f.cluster, sink, opts)
-		errc <- err
-	}()
+	var setEnd func(map[int32]int64)
+	opts.Until, setEnd = untilEnds()
+	errc := consumeAsync(t, f, sink, opts)
 	waitFor(t, "the first orders stored, ready", func() bool { ok, _ := obs.get(); return ok && sink.rowCount() > 0 })
 	down.Store(true)
 	waitFor(t, "not ready once out of the group", func() bool { ok, _ := obs.get(); return !ok })
@@ -546,7 +528,7 @@ func TestConsumeNotReadyWhileOutOfTheGroup(t *testing.T) {
 	f.produce(300)
 	down.Store(false)
 	e := maps.Clone(f.end)
-	end.Store(&e)
+	setEnd(e)
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
@@ -586,11 +568,7 @@ func TestConsumeIdleNotReadyWhileDatabaseDown(t *testing.T) {
 			return false
 		}
 	}
-	errc := make(chan error, 1)
-	go func() {
-		_, err := Consume(t.Context(), f.cluster, sink, opts)
-		errc <- err
-	}()
+	errc := consumeAsync(t, f, sink, opts)
 	waitFor(t, "the backlog stored, ready", func() bool { ok, _ := obs.get(); return ok && maps.Equal(sink.stored(), f.end) })
 	sink.down.Store(true)
 	waitFor(t, "not ready while the database is down", func() bool { ok, _ := obs.get(); return !ok })
@@ -604,4 +582,26 @@ func TestConsumeIdleNotReadyWhileDatabaseDown(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// consumeAsync runs Consume in the background; its error comes on the
+// channel.
+func consumeAsync(t *testing.T, f *fake, sink Sink, opts Options) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Consume(t.Context(), f.cluster, sink, opts)
+		errc <- err
+	}()
+	return errc
+}
+
+// untilEnds is an Until met once the end offsets given to set are stored;
+// until set is called it is never met.
+func untilEnds() (until func(map[int32]int64) bool, set func(map[int32]int64)) {
+	var end atomic.Pointer[map[int32]int64]
+	until = func(stored map[int32]int64) bool {
+		e := end.Load()
+		return e != nil && CaughtUp(*e)(stored)
+	}
+	return until, func(e map[int32]int64) { end.Store(&e) }
 }

@@ -41,8 +41,11 @@ func (c *consumer) retry(ctx context.Context, what string, f func(context.Contex
 // outageReason is the one line readiness gives while what fails with err
 // and is retried.
 func outageReason(what string, err error) string {
-	return fmt.Sprintf("%s failing (%s): retrying", what, strings.Join(strings.Fields(err.Error()), " "))
+	return fmt.Sprintf("%s failing (%s): retrying", what, oneLine(err))
 }
+
+// oneLine is err's text on one line, for a readiness reason.
+func oneLine(err error) string { return strings.Join(strings.Fields(err.Error()), " ") }
 
 // sleep waits for d or until ctx ends.
 func sleep(ctx context.Context, d time.Duration) error {

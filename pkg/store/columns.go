@@ -43,12 +43,36 @@ var ErrNoOffsetsTable = errors.New("table consumer_offsets does not exist")
 // undefinedTable is SQLSTATE 42P01.
 const undefinedTable = "42P01"
 
-const columnTypesSQL = `SELECT a.attname, t.typname, format_type(a.atttypid, a.atttypmod)
+// columnsSQL lists the columns of a table of the search_path: name, type
+// (pg_type.typname) and the type as written (varchar(255)).
+const columnsSQL = `SELECT a.attname::text, t.typname::text, format_type(a.atttypid, a.atttypmod)
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
-WHERE a.attrelid = 'orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
+WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped`
 
-const offsetColumnsSQL = `SELECT a.attname::text FROM pg_attribute a
-WHERE a.attrelid = 'consumer_offsets'::regclass AND a.attnum > 0 AND NOT a.attisdropped`
+// column is a row of columnsSQL.
+type column struct{ name, typ, shown string }
+
+// columns lists the columns of table; missing is the error when there is
+// no such table.
+func (db *DB) columns(ctx context.Context, table string, missing error) (map[string]column, error) {
+	rows, _ := db.pool.Query(ctx, columnsSQL, table)
+	cols, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (column, error) {
+		var c column
+		return c, r.Scan(&c.name, &c.typ, &c.shown)
+	})
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == undefinedTable:
+		return nil, missing
+	case err != nil:
+		return nil, fmt.Errorf("read the columns of %s: %w", table, describe(err))
+	}
+	out := make(map[string]column, len(cols))
+	for _, c := range cols {
+		out[c.name] = c
+	}
+	return out, nil
+}
 
 // CheckColumns fails when a column a batch writes is missing from orders
 // or of a type its binary encoding does not fit: items changed to text
@@ -57,67 +81,30 @@ WHERE a.attrelid = 'consumer_offsets'::regclass AND a.attnum > 0 AND NOT a.attis
 // checks at start; a column changed while it runs is not seen until the
 // next start.
 func (db *DB) CheckColumns(ctx context.Context) error {
-	if err := db.checkOrderColumns(ctx); err != nil {
+	orders, err := db.columns(ctx, "orders", ErrNoOrdersTable)
+	if err != nil {
 		return err
 	}
-	return db.checkOffsetColumns(ctx)
-}
-
-func (db *DB) checkOffsetColumns(ctx context.Context) error {
-	rows, err := db.pool.Query(ctx, offsetColumnsSQL)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == undefinedTable {
-		return ErrNoOffsetsTable
-	}
-	if err != nil {
-		return fmt.Errorf("read the columns of consumer_offsets: %w", describe(err))
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return fmt.Errorf("read the columns of consumer_offsets: %w", describe(err))
-	}
-	for _, name := range offsetColumns {
-		if !slices.Contains(found, name) {
-			return fmt.Errorf("column %s of consumer_offsets is missing, and foodpipe uses it: run foodpipe db migrate on a database "+
+	for _, name := range strings.Split(orderColumns, ", ") {
+		c, ok := orders[name]
+		want := columnTypes[name]
+		switch {
+		case !ok:
+			return fmt.Errorf("column %s of orders is missing, and foodpipe writes it: run foodpipe db migrate on a database "+
 				"of its own, or add the column back", name)
-		}
-	}
-	return nil
-}
-
-func (db *DB) checkOrderColumns(ctx context.Context) error {
-	rows, err := db.pool.Query(ctx, columnTypesSQL)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == undefinedTable {
-		return ErrNoOrdersTable
-	}
-	if err != nil {
-		return fmt.Errorf("read the columns of orders: %w", describe(err))
-	}
-	defer rows.Close()
-	found := map[string]bool{}
-	for rows.Next() {
-		var name, typ, shown string
-		if err := rows.Scan(&name, &typ, &shown); err != nil {
-			return fmt.Errorf("read the columns of orders: %w", describe(err))
-		}
-		want, written := columnTypes[name]
-		if !written {
-			continue
-		}
-		found[name] = true
-		if !slices.Contains(want, typ) {
+		case !slices.Contains(want, c.typ):
 			return fmt.Errorf("column %s of orders is %s, but foodpipe writes it as %s: change it back "+
 				"(ALTER TABLE orders ALTER COLUMN %s TYPE %s) or store the orders in a table of their own",
-				name, shown, strings.Join(want, " or "), name, want[0])
+				name, c.shown, strings.Join(want, " or "), name, want[0])
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read the columns of orders: %w", describe(err))
+	offsets, err := db.columns(ctx, "consumer_offsets", ErrNoOffsetsTable)
+	if err != nil {
+		return err
 	}
-	for _, name := range strings.Split(orderColumns, ", ") {
-		if !found[name] {
-			return fmt.Errorf("column %s of orders is missing, and foodpipe writes it: run foodpipe db migrate on a database "+
+	for _, name := range offsetColumns {
+		if _, ok := offsets[name]; !ok {
+			return fmt.Errorf("column %s of consumer_offsets is missing, and foodpipe uses it: run foodpipe db migrate on a database "+
 				"of its own, or add the column back", name)
 		}
 	}

@@ -26,21 +26,8 @@ type commitCutter struct {
 
 func newCommitCutter(t *testing.T, server string) *commitCutter {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &commitCutter{ln: ln, server: server}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			client, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.serve(client)
-		}
-	}()
+	p := &commitCutter{server: server}
+	p.ln = testenv.Serve(t, p.serve)
 	return p
 }
 
