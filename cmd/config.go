@@ -24,7 +24,9 @@ func newConfigShowCmd(app *App) *cobra.Command {
 		Short: "Print the effective configuration, secrets redacted",
 		Long: `Print every setting with the value foodpipe would use, after flags, FOODPIPE_*
 environment variables, the config file and defaults are merged. Passwords are
-replaced by [redacted]. The text output is YAML and can serve as a config file.`,
+replaced by [redacted]. The text output is YAML and can serve as a config file
+once the redacted secrets are filled in; a dead-letter topic derived from the
+topic is shown in a comment and stays derived.`,
 		Example: `  foodpipe config show
   FOODPIPE_RATE=500 foodpipe config show --output json`,
 		Args: noArgs,

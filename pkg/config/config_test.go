@@ -121,6 +121,13 @@ func TestLoadErrors(t *testing.T) {
 		{name: "group of spaces", env: map[string]string{"FOODPIPE_GROUP": "   "}, wantErr: []string{`invalid group "   "`, "only spaces"}},
 		{name: "instance id of spaces", env: map[string]string{"FOODPIPE_INSTANCE_ID": " "}, wantErr: []string{`invalid instance-id " "`, "only spaces"}},
 		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
+		// Kafka refuses a topic whose name differs from an existing one only
+		// in '.' versus '_' (their metric names would clash).
+		{name: "dlq collides with topic", env: map[string]string{"FOODPIPE_TOPIC": "food_orders", "FOODPIPE_DLQ_TOPIC": "food.orders"},
+			wantErr: []string{`invalid dlq-topic "food.orders"`, `collides with topic "food_orders"`}},
+		// retention.ms is whole milliseconds: 500µs would become 0, "delete at once".
+		{name: "retention under a millisecond", env: map[string]string{"FOODPIPE_RETENTION": "500us"}, wantErr: []string{"invalid retention 500µs: must be at least 1ms"}},
+		{name: "dlq retention under a millisecond", env: map[string]string{"FOODPIPE_DLQ_RETENTION": "999us"}, wantErr: []string{"invalid dlq-retention 999µs: must be at least 1ms"}},
 		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
 		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},
 		{name: "sasl needs a password", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain", "FOODPIPE_KAFKA_USERNAME": "u"},
@@ -401,6 +408,21 @@ func TestRedaction(t *testing.T) {
 	}
 	if reloaded.KafkaProducer.Linger != 10*time.Millisecond {
 		t.Errorf("reloaded linger = %v", reloaded.KafkaProducer.Linger)
+	}
+
+	// The dead-letter topic derived from the topic is shown by its
+	// effective name but stays derived in the file: another topic used
+	// with that file gets its own dead-letter topic, not this one's.
+	if !strings.Contains(string(y), "food-orders.dlq") || !strings.Contains(string(j), `"dlq-topic":"food-orders.dlq"`) {
+		t.Errorf("effective dead-letter topic not shown:\n%s\n%s", y, j)
+	}
+	t.Setenv("FOODPIPE_TOPIC", "other")
+	if reloaded, err = Load(nil, Options{File: writeFile(t, string(y))}); err != nil || reloaded.Kafka.DLQ() != "other.dlq" {
+		t.Errorf("config show output with topic other: dead-letter topic %q (err %v), want other.dlq", reloaded.Kafka.DLQ(), err)
+	}
+	cfg.Kafka.DLQTopic = "mine.dlq"
+	if y, err = cfg.MarshalYAML(); err != nil || !strings.Contains(string(y), "dlq-topic: mine.dlq\n") {
+		t.Errorf("a dead-letter topic set is not kept (err %v):\n%s", err, y)
 	}
 }
 

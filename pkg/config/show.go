@@ -29,13 +29,24 @@ func (c Config) Redacted() Config {
 
 // MarshalYAML renders the configuration as a config file would hold it:
 // every key, in documentation order, secrets redacted.
+// A dead-letter topic derived from the topic stays derived, its effective
+// name in a comment, so that the file used with another topic does not
+// share this topic's dead letters.
 func (c Config) MarshalYAML() ([]byte, error) {
 	r := c.Redacted()
 	doc := &yaml.Node{Kind: yaml.MappingNode}
 	for _, f := range fields(&r) {
 		var val yaml.Node
-		if err := val.Encode(plain(f)); err != nil {
+		value := plain(f)
+		derived := f.Name == "dlq-topic" && c.Kafka.DLQTopic == ""
+		if derived {
+			value = ""
+		}
+		if err := val.Encode(value); err != nil {
 			return nil, err
+		}
+		if derived {
+			val.LineComment = "# effective: " + r.Kafka.DLQTopic + " (empty: <topic>.dlq)"
 		}
 		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: f.Name}, &val)
 	}

@@ -37,6 +37,10 @@ func (c *Config) Validate() error {
 			fmt.Sprintf("its dead-letter topic %s would be longer than Kafka's %d characters: shorten it, or name one with dlq-topic (--dlq-topic, FOODPIPE_DLQ_TOPIC)",
 				c.Kafka.DLQ(), maxTopicName)),
 		check(c.Kafka.DLQ() != c.Kafka.Topic, "dlq-topic", c.Kafka.DLQ(), "must differ from topic"),
+		// Kafka takes '.' and '_' as one character when it compares topic
+		// names; it would refuse the second topic at topics init.
+		check(c.Kafka.DLQ() == c.Kafka.Topic || collisionName(c.Kafka.DLQ()) != collisionName(c.Kafka.Topic),
+			"dlq-topic", c.Kafka.DLQ(), fmt.Sprintf("collides with topic %q: Kafka takes '.' and '_' in topic names as the same character", c.Kafka.Topic)),
 		positive("kafka-timeout", c.Kafka.ConnectTimeout),
 		check(c.Kafka.KeyFile == "" || c.Kafka.CertFile != "", "kafka-key-file", c.Kafka.KeyFile, "needs kafka-cert-file too"),
 		check(c.Kafka.CertFile == "" || c.Kafka.KeyFile != "", "kafka-cert-file", c.Kafka.CertFile, "needs kafka-key-file too"),
@@ -86,8 +90,9 @@ func (c *Config) Validate() error {
 
 		between("partitions", c.Topics.Partitions, 1, 100_000),
 		between("replication-factor", c.Topics.ReplicationFactor, 1, math.MaxInt16),
-		positive("retention", c.Topics.Retention),
-		positive("dlq-retention", c.Topics.DLQRetention),
+		// retention.ms counts whole milliseconds; less would be 0, "delete at once".
+		atLeast("retention", c.Topics.Retention, time.Millisecond),
+		atLeast("dlq-retention", c.Topics.DLQRetention, time.Millisecond),
 
 		atLeast("records", c.Bench.Records, 1),
 		check(c.Bench.Throughput == -1 || c.Bench.Throughput > 0 && !math.IsInf(c.Bench.Throughput, 0),
@@ -212,6 +217,9 @@ func topicName(key, name string) error {
 	}
 	return nil
 }
+
+// collisionName is the name Kafka compares when it looks for colliding topics.
+func collisionName(topic string) string { return strings.ReplaceAll(topic, ".", "_") }
 
 func normaliseAcks(a string) string {
 	switch strings.ToLower(a) {
