@@ -70,13 +70,16 @@ func runTopicsInit(ctx context.Context, out io.Writer, opts topicsInitOptions) e
 		return err
 	}
 	defer admin.Close()
+	// Topics created before a failure are listed all the same.
 	results, err := admin.EnsureTopics(ctx, opts.specs, opts.addPartitions)
-	if err != nil {
-		return err
+	if err == nil || len(results) > 0 {
+		if werr := writeResult(out, opts.output, results, func(w io.Writer) error {
+			return printTopics(w, results)
+		}); werr != nil {
+			return werr
+		}
 	}
-	if err := writeResult(out, opts.output, results, func(w io.Writer) error {
-		return printTopics(w, results)
-	}); err != nil {
+	if err != nil {
 		return err
 	}
 	var differ []string

@@ -88,3 +88,28 @@ func TestTopicsInitDrift(t *testing.T) {
 		t.Errorf("--add-partitions: %+v\n%s", res, r)
 	}
 }
+
+// TestTopicsInitHalfDone: when the second topic cannot be created, the
+// error gives the broker's reason and the output still lists the topic that
+// was created, so nobody is left guessing what exists now.
+func TestTopicsInitHalfDone(t *testing.T) {
+	t.Parallel()
+	topic := testenv.Name(t, "orders")
+	// Kafka refuses topic.dead beside an existing topic_dead.
+	if r, _ := topicsInit(t, topic+"_dead"); r.code != 0 {
+		t.Fatal(r)
+	}
+	r, res := topicsInit(t, topic, "--dlq-topic", topic+".dead")
+	if r.code != 1 {
+		t.Fatalf("want exit 1:\n%s", r)
+	}
+	if len(res) != 1 || res[0].Topic != topic || res[0].Status != "created" {
+		t.Errorf("output lists %+v, want only %s created", res, topic)
+	}
+	line := errorLine(t, r)
+	for _, want := range []string{"create topic " + topic + ".dead", "collides with existing topic", topic + "_dead"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("error line %q does not contain %q", line, want)
+		}
+	}
+}

@@ -150,8 +150,10 @@ func (a *Admin) ensure(ctx context.Context, spec TopicSpec, addPartitions bool) 
 		for k, v := range spec.Configs {
 			configs[k] = kadm.StringPtr(v)
 		}
+		// kadm returns the topic's error code as err; its explanation
+		// ("collides with existing topic …") is only in the response.
 		resp, err := a.adm.CreateTopic(ctx, spec.Partitions, spec.ReplicationFactor, configs, spec.Name)
-		if err == nil {
+		if resp.Err != nil {
 			err = withMessage(resp.Err, resp.ErrMessage)
 		}
 		switch {
