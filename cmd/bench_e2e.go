@@ -45,15 +45,26 @@ rates and the largest consumer lag seen.`,
 				return err
 			}
 			o := benchE2EOptionsFrom(app, e)
-			if o.generator.Duration <= 0 || o.generator.Rate <= 0 {
-				return usage(errors.New("bench e2e needs a --rate and a --duration, e.g. --rate 1000 --duration 60s"))
+			if err := o.check(); err != nil {
+				return err
 			}
 			return runBenchE2E(c.Context(), app.Stdout, o)
 		},
 	}
 	config.AddFlags(c.Flags(), "rate", "duration", "keep", "partitions", "seed", "customers", "batch-rows", "batch-bytes",
 		"fetch-max-bytes", "linger", "output")
+	// A latency measured at no set rate or for no set time means nothing.
+	c.Flags().Lookup("rate").Usage = "orders per second to produce (required)"
+	c.Flags().Lookup("duration").Usage = "how long to produce and measure (required)"
 	return c
+}
+
+// check refuses a run without a rate or a duration.
+func (o benchE2EOptions) check() error {
+	if o.generator.Duration <= 0 || o.generator.Rate <= 0 {
+		return usage(errors.New("bench e2e needs a --rate and a --duration, e.g. --rate 1000 --duration 60s"))
+	}
+	return nil
 }
 
 func benchE2EOptionsFrom(app *App, e *env) benchE2EOptions {

@@ -232,3 +232,21 @@ func TestReadableSecretsWarn(t *testing.T) {
 		t.Errorf("stderr %q: want %q, and never the password", got, want)
 	}
 }
+
+// TestBenchE2EHelpOffersNoRefusedValue: bench e2e needs a rate and a
+// duration, so its help must not offer the producer's "0: no limit".
+func TestBenchE2EHelpOffersNoRefusedValue(t *testing.T) {
+	c, _, err := newRootCmd(&App{}).Find([]string{"bench", "e2e"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"rate", "duration"} {
+		if u := c.Flags().Lookup(name).Usage; strings.Contains(u, "0:") || !strings.Contains(u, "required") {
+			t.Errorf("--%s: %q offers 0 or does not say it is required", name, u)
+		}
+	}
+	app, e := loaded(t, nil, "bench", "e2e", "--rate", "0", "--duration", "5s")
+	if err := benchE2EOptionsFrom(app, e).check(); err == nil || exitCode(t.Context(), err) != ExitUsage {
+		t.Errorf("--rate 0: err %v, want a usage error", err)
+	}
+}
