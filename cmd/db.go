@@ -34,9 +34,10 @@ func newDBMigrateCmd(app *App) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the embedded SQL migrations",
-		Long: `Apply every pending migration embedded in the binary, each in its own
-transaction, under a PostgreSQL advisory lock: running it again, or from several
-processes at once, is harmless.`,
+		Long: `Apply every pending migration embedded in the binary, under a PostgreSQL
+advisory lock: running it again, or from several processes at once, is harmless.
+Each migration runs in its own transaction, except one that builds an index
+CONCURRENTLY (so that running consumers keep writing), which cannot.`,
 		Example: `  foodpipe db migrate --database-url postgres://foodpipe@localhost:5432/foodpipe
   PGHOST=db PGUSER=foodpipe PGDATABASE=foodpipe foodpipe db migrate`,
 		Args: noArgs,

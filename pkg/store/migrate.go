@@ -31,12 +31,12 @@ type Migration struct {
 // per-migration transactions and a session advisory lock, so concurrent
 // migrators apply each migration once.
 func (db *DB) provider(ctx context.Context, migrations fs.FS, rec *statementRecorder) (*goose.Provider, func(), error) {
-	var schema string
-	if err := db.pool.QueryRow(ctx, "SELECT coalesce(current_schema(), '')").Scan(&schema); err != nil {
-		return nil, nil, fmt.Errorf("migrate: %s", Describe(err))
+	var schema, searchPath string
+	if err := db.pool.QueryRow(ctx, "SELECT coalesce(current_schema(), ''), current_setting('search_path')").Scan(&schema, &searchPath); err != nil {
+		return nil, nil, fmt.Errorf("migrations: %s", Describe(err))
 	}
 	if schema == "" {
-		return nil, nil, fmt.Errorf("migrate: no schema to migrate: the search_path names no existing schema")
+		return nil, nil, fmt.Errorf("the search_path %q names no existing schema: create it, or name an existing schema in the database URL", searchPath)
 	}
 	locker, err := lock.NewPostgresSessionLocker(
 		// One lock per schema: migrators of different schemas (parallel
@@ -47,7 +47,7 @@ func (db *DB) provider(ctx context.Context, migrations fs.FS, rec *statementReco
 		lock.WithLockTimeout(1, 300),
 	)
 	if err != nil {
-		return nil, nil, fmt.Errorf("migrate: %w", err)
+		return nil, nil, fmt.Errorf("migrations: %w", err)
 	}
 	sqlDB := stdlib.OpenDBFromPool(db.pool)
 	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations,
@@ -61,7 +61,7 @@ func (db *DB) provider(ctx context.Context, migrations fs.FS, rec *statementReco
 	)
 	if err != nil {
 		sqlDB.Close()
-		return nil, nil, fmt.Errorf("migrate: %w", err)
+		return nil, nil, fmt.Errorf("migrations: %w", err)
 	}
 	return p, func() { _ = p.Close() }, nil
 }
@@ -125,8 +125,9 @@ func (db *DB) currentSchema(ctx context.Context) string {
 	return s
 }
 
-// Migrate applies every pending migration, each in its own transaction,
-// under an advisory lock, and returns the state of all of them afterwards.
+// Migrate applies every pending migration, each in its own transaction
+// unless it says +goose NO TRANSACTION, under an advisory lock, and
+// returns the state of all of them afterwards.
 func (db *DB) Migrate(ctx context.Context, migrations fs.FS) ([]Migration, error) {
 	if err := db.checkNotForeign(ctx); err != nil {
 		return nil, err

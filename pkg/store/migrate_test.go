@@ -370,3 +370,26 @@ func TestCheckColumnsRefusesColumnsOfAnotherType(t *testing.T) {
 		})
 	}
 }
+
+// TestNoSchemaOnTheSearchPath: a search_path naming no existing schema gives
+// nowhere to migrate to or read from; the line names the search_path, and
+// db status is not blamed as "migrate".
+func TestNoSchemaOnTheSearchPath(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.WithSearchPath(testenv.DatabaseURL(t), "nowhere_at_all")
+	db, err := Open(t.Context(), config.Postgres{DatabaseURL: dsn, ConnectTimeout: 20 * time.Second}, Options{}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(db.Close)
+	_, statusErr := db.MigrationStatus(t.Context(), migrations)
+	_, migrateErr := db.Migrate(t.Context(), migrations)
+	for name, err := range map[string]error{"status": statusErr, "migrate": migrateErr} {
+		if err == nil || !strings.Contains(err.Error(), `search_path "nowhere_at_all" names no existing schema`) {
+			t.Errorf("%s: error %v, want one naming the search_path", name, err)
+		}
+	}
+	if statusErr != nil && strings.HasPrefix(statusErr.Error(), "migrate") {
+		t.Errorf("status error %q blames migrate", statusErr)
+	}
+}
