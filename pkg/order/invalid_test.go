@@ -206,7 +206,7 @@ func brokenRules() []badRecord {
 		{"status-21-characters", v, with(func(o *Order) { o.Status = "pendingpendingpendin" + "g" }), "status: 21 characters, limit 20"},
 		{"status-unknown", v, with(func(o *Order) { o.Status = "shipped" }), `status: "shipped" is not one of pending, processing, completed, failed`},
 		{"status-upper-case", v, with(func(o *Order) { o.Status = "PENDING" }), `status: "PENDING" is not one of`},
-		{"created_at-zero-time", v, replace(`2026-11-27T13:27:42.123456Z`, `0001-01-01T00:00:00Z`), "created_at: zero time"},
+		{"created_at-zero-time", v, replace(`2026-11-27T13:27:42.123456Z`, `0001-01-01T00:00:00Z`), "created_at: 0001-01-01T00:00:00Z, Go's zero time: the producer never set it"},
 		{"nul-in-order_id", v, with(func(o *Order) { o.OrderID = "ORD-1\x00" }), `order_id: contains a NUL character`},
 		{"nul-in-customer_id", v, with(func(o *Order) { o.CustomerID = "CUST\x00" }), `customer_id: contains a NUL character`},
 		{"nul-in-customer_name", v, with(func(o *Order) { o.CustomerName = "Jane\x00Smith" }), `customer_name: contains a NUL character`},

@@ -216,8 +216,10 @@ func (o *Order) Validate() error {
 	default:
 		return invalid("status", strconv.Quote(o.Status)+" is not one of pending, processing, completed, failed")
 	}
+	// The field is there (Decode requires it), but 0001-01-01T00:00:00Z is
+	// what a Go producer that never set the time sends.
 	if o.CreatedAt.IsZero() {
-		return invalid("created_at", "zero time (missing)")
+		return invalid("created_at", "0001-01-01T00:00:00Z, Go's zero time: the producer never set it")
 	}
 	if y := o.CreatedAt.UTC().Year(); y < 0 || y > 9999 {
 		return invalid("created_at", "year "+strconv.Itoa(y)+" in UTC is outside 0000 to 9999, not writable as RFC 3339")
