@@ -82,7 +82,7 @@ func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, op
 	cluster.Logger.Info("stopping once the group has stored up to the end offsets seen now",
 		"topic", opts.Topic, "group", opts.Group, "end_offsets", end)
 	opts.StopAt = end
-	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, drain, unfit, cluster.Logger)
+	opts.Until = untilStored(ctx, sink, opts.Group, opts.Topic, drain, unfit, cluster.Logger, time.Now)
 	return nil
 }
 
@@ -124,37 +124,34 @@ func waitTopics(ctx context.Context, admin *kafka.Admin, log *slog.Logger, wait 
 // storedPoll is how often untilStored asks PostgreSQL at most.
 const storedPoll = 500 * time.Millisecond
 
+// stallWarn is how long untilStored waits on partitions that do not move
+// before it says which, and again after each further stallWarn.
+const stallWarn = 30 * time.Second
+
 // untilStored returns an Until func satisfied once group has stored at
 // least end[p] in every partition p: by this member (the offsets it is
 // given), or else by the group as PostgreSQL holds it, read at most every
 // storedPoll. A row still as unfit holds it at the start counts as nothing
 // stored. It is called from two goroutines.
 func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end map[int32]int64,
-	unfit map[int32]store.StoredOffset, log *slog.Logger) func(map[int32]int64) bool {
+	unfit map[int32]store.StoredOffset, log *slog.Logger, now func() time.Time) func(map[int32]int64) bool {
 	var (
 		mu      sync.Mutex
 		asked   time.Time
 		reached bool
+		stall   = stallWatch{group: group, topic: topic, end: end, log: log}
 	)
-	covers := func(stored map[int32]int64) bool {
-		for p, e := range end {
-			if stored[p] < e {
-				return false
-			}
-		}
-		return true
-	}
 	return func(own map[int32]int64) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if reached {
 			return true
 		}
-		if !covers(own) {
-			if time.Since(asked) < storedPoll {
+		if behind(own, end) != nil {
+			if now().Sub(asked) < storedPoll {
 				return false
 			}
-			asked = time.Now()
+			asked = now()
 			rows, err := sink.LoadOffsets(ctx, group, topic)
 			if err != nil {
 				return false // the writer's retries report an unavailable database
@@ -165,7 +162,8 @@ func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end
 					stored[p] = s.Next
 				}
 			}
-			if !covers(stored) {
+			if left := behind(stored, end); left != nil {
+				stall.observe(left, asked)
 				return false
 			}
 			own = stored
@@ -175,4 +173,48 @@ func untilStored(ctx context.Context, sink OffsetStore, group, topic string, end
 			"topic", topic, "group", group, "end_offsets", end, "stored_offsets", maps.Clone(own))
 		return true
 	}
+}
+
+// behind returns the partitions whose stored offset is short of its end,
+// with that offset, or nil when none is.
+func behind(stored, end map[int32]int64) map[int32]int64 {
+	var left map[int32]int64
+	for p, e := range end {
+		if stored[p] < e {
+			if left == nil {
+				left = map[int32]int64{}
+			}
+			left[p] = stored[p]
+		}
+	}
+	return left
+}
+
+// stallWatch notices a batch job waiting on partitions whose stored offsets
+// do not move, and says so: their members may be stopped or failing, or
+// writing to another database by mistake, and the wait would be silent.
+type stallWatch struct {
+	group, topic string
+	end          map[int32]int64
+	log          *slog.Logger
+	last         map[int32]int64 // the partitions behind when last read
+	since        time.Time       // when they last moved, or last warned
+}
+
+func (w *stallWatch) observe(left map[int32]int64, at time.Time) {
+	if !maps.Equal(left, w.last) {
+		w.last, w.since = left, at
+		return
+	}
+	if at.Sub(w.since) < stallWarn {
+		return
+	}
+	w.since = at
+	ends := make(map[int32]int64, len(left))
+	for p := range left {
+		ends[p] = w.end[p]
+	}
+	w.log.Warn("still waiting for partitions whose stored offsets have not moved in this database for "+stallWarn.String()+
+		": the members that hold them may be stopped or failing, or writing to another database ('foodpipe lag' shows Kafka's committed offsets beside the stored ones)",
+		"topic", w.topic, "group", w.group, "stored_offsets", left, "end_offsets", ends)
 }

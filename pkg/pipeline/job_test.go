@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"strings"
 	"testing"
@@ -116,5 +117,41 @@ func TestWaitForTopic(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still waiting 10s after the topics were created")
+	}
+}
+
+// TestStopAtEndSaysWhatItWaitsFor: a batch job whose remaining partitions
+// do not move in its database (their members stopped, failing, or writing
+// to another database by mistake) said nothing and waited for ever. It
+// now names them, with the stored and end offsets, every stallWarn.
+func TestStopAtEndSaysWhatItWaitsFor(t *testing.T) {
+	t.Parallel()
+	sink := newMemSink()
+	sink.offsets[0] = store.StoredOffset{Next: 100}
+	sink.offsets[1] = store.StoredOffset{Next: 40}
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	clock := time.Unix(0, 0)
+	now := func() time.Time { return clock }
+	until := untilStored(t.Context(), sink, "g", "orders", map[int32]int64{0: 100, 1: 100}, nil, log, now)
+
+	own := map[int32]int64{0: 100} // this member's partition is done
+	for range 7 {                  // 70 s of no progress on partition 1
+		if until(own) {
+			t.Fatal("stopped with partition 1 at 40 of 100")
+		}
+		clock = clock.Add(10 * time.Second)
+	}
+	if n := strings.Count(logs.String(), "level=WARN"); n != 2 {
+		t.Errorf("%d warnings in 70 s of waiting, want 2 (one each %v):\n%s", n, stallWarn, logs.String())
+	}
+	for _, want := range []string{"another database", "stored_offsets=map[1:40]", "end_offsets=map[1:100]", "group=g"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("warning does not contain %q:\n%s", want, logs.String())
+		}
+	}
+	sink.offsets[1] = store.StoredOffset{Next: 100}
+	if !until(own) {
+		t.Error("did not stop once partition 1 reached its end")
 	}
 }
