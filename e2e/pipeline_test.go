@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -250,10 +251,10 @@ func (p *pipeline) waitCaughtUp(conn *pgx.Conn, timeout time.Duration, alive ...
 
 // logLine is a line of a consumer's JSON log that checkBatches reads.
 type logLine struct {
-	Msg          string `json:"msg"`
-	Inserted     int    `json:"inserted"`
-	Duplicates   int    `json:"duplicates"`
-	StartOffsets string `json:"start_offsets"` // "partitions assigned": "0:12 1:40"
+	Msg          string          `json:"msg"`
+	Inserted     int             `json:"inserted"`
+	Duplicates   int             `json:"duplicates"`
+	StartOffsets map[int32]int64 `json:"start_offsets"` // "partitions assigned": {"0": 12, "1": 40}
 	Partitions   []int32
 	Offsets      []struct {
 		Partition int32
@@ -277,18 +278,15 @@ func checkBatches(t *testing.T, logs ...string) (batches int) {
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			var b logLine
-			if json.Unmarshal(sc.Bytes(), &b) != nil {
+			if err := json.Unmarshal(sc.Bytes(), &b); err != nil {
+				if strings.Contains(sc.Text(), `"msg":"partitions assigned"`) {
+					t.Errorf("a partitions assigned line does not read (start_offsets must be a map): %v\n%s", err, sc.Text())
+				}
 				continue
 			}
 			switch b.Msg {
 			case "partitions assigned":
-				for _, f := range strings.Fields(b.StartOffsets) {
-					var part int32
-					var off int64
-					if _, err := fmt.Sscanf(f, "%d:%d", &part, &off); err == nil {
-						next[part] = off
-					}
-				}
+				maps.Copy(next, b.StartOffsets)
 			case "batch fenced: another consumer wrote these partitions; reloading their offsets":
 				for _, part := range b.Partitions {
 					delete(next, part)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -187,9 +188,12 @@ type Demo struct {
 
 	backlog *backlog // nil: the producer is not held back
 
+	// The producer's deliveries, counted as they come: the view's produced
+	// is never behind the consumers' stored.
+	acked, failed atomic.Int64
+
 	mu        sync.Mutex
 	phase     string
-	produced  ProduceStats
 	poison    []Poison
 	consumers []ConsumerView
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/foodpipe/foodpipe/pkg/store"
@@ -71,15 +73,33 @@ func (d *Demo) produce(ctx context.Context) (ProduceStats, error) {
 	d.setPhase("producing")
 	return ProduceOrders(ctx, d.cluster, d.opts.Producer, d.opts.Kafka.Topic, gen, ProduceOptions{
 		Rate: d.opts.Rate, Duration: d.opts.Duration, FlushTimeout: d.opts.Producer.FlushTimeout,
-		Observer:         d.produceObserver(),
-		Hold:             d.hold(),
-		ProgressInterval: d.memberInterval(),
-		Progress: func(s ProduceStats) {
-			d.mu.Lock()
-			d.produced = s
-			d.mu.Unlock()
-		},
+		Observer: deliveries{acked: &d.acked, failed: &d.failed, next: d.opts.Observer},
+		Hold:     d.hold(),
 	})
+}
+
+// deliveries counts the producer's deliveries for the view and passes them
+// on to the demo's observer (metrics, readiness), if there is one.
+type deliveries struct {
+	acked, failed *atomic.Int64
+	next          ProduceObserver
+}
+
+func (o deliveries) Delivered(err error) {
+	if err == nil {
+		o.acked.Add(1)
+	} else {
+		o.failed.Add(1)
+	}
+	if o.next != nil {
+		o.next.Delivered(err)
+	}
+}
+
+func (o deliveries) Stalled(reason string) {
+	if o.next != nil {
+		o.next.Stalled(reason)
+	}
 }
 
 // memberInterval is how often the producer and the consumers report to the
@@ -97,14 +117,6 @@ func (d *Demo) hold() func(context.Context) error {
 		return nil
 	}
 	return d.backlog.wait
-}
-
-// produceObserver is the producer's observer, if the demo has one.
-func (d *Demo) produceObserver() ProduceObserver {
-	if d.opts.Observer == nil {
-		return nil
-	}
-	return d.opts.Observer
 }
 
 // consume runs consumer i of the group until ctx ends.
@@ -186,12 +198,12 @@ func (d *Demo) drain(ctx context.Context, timeout time.Duration, stopping bool) 
 		}
 		if time.Now().After(deadline) {
 			if stopping {
-				d.opts.Log.Warn("stopping before every record produced was stored", "stored_offsets", fmtStored(stored),
-					"end_offsets", fmtOffsets(end))
+				d.opts.Log.Warn("stopping before every record produced was stored", "stored_offsets", storedNext(stored),
+					"end_offsets", end)
 				return false, nil
 			}
 			return false, fmt.Errorf("the consumers did not store every record within %s of the end of producing (stored offsets %s, end offsets %s)",
-				timeout, fmtStored(stored), fmtOffsets(end))
+				timeout, fmtOffsets(storedNext(stored)), fmtOffsets(end))
 		}
 		if err := sleep(ctx, 200*time.Millisecond); err != nil {
 			return false, err
@@ -199,12 +211,25 @@ func (d *Demo) drain(ctx context.Context, timeout time.Duration, stopping bool) 
 	}
 }
 
-func fmtStored(m map[int32]store.StoredOffset) string {
+// fmtOffsets spells offsets as the flags and text logs do: 0:12,1:40.
+func fmtOffsets(m map[int32]int64) string {
+	s := ""
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		if s != "" {
+			s += ","
+		}
+		s += fmt.Sprintf("%d:%d", p, m[p])
+	}
+	return s
+}
+
+// storedNext is the next offset of each stored partition.
+func storedNext(m map[int32]store.StoredOffset) map[int32]int64 {
 	out := make(map[int32]int64, len(m))
 	for p, s := range m {
 		out[p] = s.Next
 	}
-	return fmtOffsets(out)
+	return out
 }
 
 func (d *Demo) view() {
@@ -213,7 +238,7 @@ func (d *Demo) view() {
 	}
 	d.mu.Lock()
 	v := DemoView{Elapsed: time.Since(d.running), Duration: d.opts.Duration, Phase: d.phase,
-		Produced: d.produced.Produced, Failed: d.produced.Failed, Poisoned: len(d.poison)}
+		Produced: d.acked.Load(), Failed: d.failed.Load(), Poisoned: len(d.poison)}
 	for _, c := range d.consumers {
 		c.DeadLettered = maps.Clone(c.DeadLettered)
 		v.Consumers = append(v.Consumers, c)

@@ -110,7 +110,7 @@ func (c *consumer) assigned(ctx context.Context, r *kafka.GroupReader, parts []i
 	c.obs.Ready(ready, reason)
 	c.rebalanced.Store(true)
 	c.log.Info("partitions assigned", "topic", c.opts.Topic, "group", c.opts.Group, "partitions", parts,
-		"start_offsets", fmtOffsets(out))
+		"start_offsets", maps.Clone(out))
 	return out, nil
 }
 
@@ -349,15 +349,4 @@ func sinkError(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrPermanent, err)
-}
-
-func fmtOffsets(m map[int32]int64) string {
-	s := ""
-	for _, p := range slices.Sorted(maps.Keys(m)) {
-		if s != "" {
-			s += " "
-		}
-		s += fmt.Sprintf("%d:%d", p, m[p])
-	}
-	return s
 }
