@@ -55,6 +55,7 @@ rates and the largest consumer lag seen.`,
 		"fetch-max-bytes", "linger", "output")
 	// A latency measured at no set rate or for no set time means nothing.
 	c.Flags().Lookup("rate").Usage = "orders per second to produce (required)"
+	c.Flags().Lookup("rate").DefValue = "0" // the producer's default 10 does not apply
 	c.Flags().Lookup("duration").Usage = "how long to produce and measure (required)"
 	return c
 }
@@ -69,6 +70,10 @@ func (o benchE2EOptions) check() error {
 
 func benchE2EOptionsFrom(app *App, e *env) benchE2EOptions {
 	cfg := e.cfg
+	generator := cfg.Generator
+	if !cfg.IsSet("rate") {
+		generator.Rate = 0 // required: check refuses it
+	}
 	consume := pipelineOptions(cfg)
 	consume.ProgressInterval = 0
 	return benchE2EOptions{
@@ -76,7 +81,7 @@ func benchE2EOptionsFrom(app *App, e *env) benchE2EOptions {
 		sandbox: pipeline.SandboxOptions{Topics: cfg.Topics, DeadLetters: true, Postgres: &cfg.Postgres,
 			Migrations: app.Migrations, Keep: cfg.Bench.Keep},
 		producer:  cfg.KafkaProducer,
-		generator: cfg.Generator,
+		generator: generator,
 		consume:   consume,
 		output:    cfg.Output,
 		log:       e.log,

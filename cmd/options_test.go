@@ -245,8 +245,13 @@ func TestBenchE2EHelpOffersNoRefusedValue(t *testing.T) {
 			t.Errorf("--%s: %q offers 0 or does not say it is required", name, u)
 		}
 	}
-	app, e := loaded(t, nil, "bench", "e2e", "--rate", "0", "--duration", "5s")
-	if err := benchE2EOptionsFrom(app, e).check(); err == nil || exitCode(t.Context(), err) != ExitUsage {
-		t.Errorf("--rate 0: err %v, want a usage error", err)
+	for _, args := range [][]string{{"--rate", "0", "--duration", "5s"}, {"--duration", "5s"}, {"--rate", "100"}} {
+		app, e := loaded(t, nil, append([]string{"bench", "e2e"}, args...)...)
+		if err := benchE2EOptionsFrom(app, e).check(); err == nil || exitCode(t.Context(), err) != ExitUsage {
+			t.Errorf("%v: err %v, want a usage error", args, err)
+		}
+	}
+	if def := c.Flags().Lookup("rate").DefValue; def != "0" {
+		t.Errorf("help shows a default rate of %s for a flag that is required", def)
 	}
 }
