@@ -330,7 +330,7 @@ func printReplay(w io.Writer, st pipeline.ReplayStats) error {
 	if st.Stopped == pipeline.StoppedSignal {
 		fmt.Fprintf(tw, "read\t%d dead letters, then stopped by a signal (the next run replays the rest)\n", st.Read)
 	} else {
-		fmt.Fprintf(tw, "read\t%d dead letters (the ones not replayed before, up to the end at the start)\n", st.Read)
+		fmt.Fprintf(tw, "read\t%d dead letters (from where the classes' replay groups stand, up to the end at the start)\n", st.Read)
 	}
 	fmt.Fprintf(tw, "%s\t%d\n", verb, st.Replayed)
 	for _, s := range st.Sources {

@@ -40,8 +40,10 @@ written after each database commit, for standard lag tools), the partition's end
 offset, and the lag: the records still to store, end − stored. A partition with
 nothing stored lags from its first record, where consume would start it.
 
-With --max-lag N the command exits 1 when any partition lags more than N records,
-after printing the table: for alerts and scripts.`,
+With --max-lag N the command exits 1, after printing the table, when any partition
+lags more than N records or is blocked: its stored offset lies outside the
+partition (records deleted by retention, the topic created again), so consume
+cannot resume it without --offset-out-of-range. For alerts and scripts.`,
 		Example: `  foodpipe lag
   foodpipe lag --group orders --output json
   foodpipe lag --max-lag 10000 || page-someone`,

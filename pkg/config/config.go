@@ -134,7 +134,7 @@ type Demo struct {
 
 // Lag configures the lag command.
 type Lag struct {
-	MaxLag int64 `key:"max-lag" usage:"exit 1 when any partition lags more than this many records (-1: never)"`
+	MaxLag int64 `key:"max-lag" usage:"exit 1 when any partition lags more than this many records or is blocked (-1: never)"`
 }
 
 // DLQ configures dlq inspect and dlq replay.
