@@ -74,7 +74,7 @@ consumer group and stores them in PostgreSQL exactly once, and measures itself.
   foodpipe consume                               store them in PostgreSQL
 
 Every flag can also be set as FOODPIPE_<FLAG> in the environment or as a key of
-the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml).`,
+the YAML config file (--config, ./foodpipe.yaml, $XDG_CONFIG_HOME/foodpipe/config.yaml).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -89,7 +89,7 @@ the YAML config file (--config, ./foodpipe.yaml, ~/.config/foodpipe/config.yaml)
 	groupCmd(root)
 
 	pf := root.PersistentFlags()
-	pf.String("config", "", "config file (default ./foodpipe.yaml, then ~/.config/foodpipe/config.yaml); env FOODPIPE_CONFIG")
+	pf.String("config", "", "config file (default ./foodpipe.yaml, then foodpipe/config.yaml in the user config dir, $XDG_CONFIG_HOME or ~/.config); env FOODPIPE_CONFIG")
 	config.AddFlags(pf, globalKeys...)
 	addProfileFlags(root)
 

@@ -10,9 +10,10 @@ import (
 
 const exampleHeader = `# foodpipe configuration: every key, with its default.
 #
-# Copy this file to ./foodpipe.yaml (or ~/.config/foodpipe/config.yaml, or pass
-# --config FILE) and change what you need. Each key is also a flag (--KEY) and an
-# environment variable (FOODPIPE_KEY, upper case, '-' becomes '_').
+# Copy this file to ./foodpipe.yaml (or $XDG_CONFIG_HOME/foodpipe/config.yaml,
+# ~/.config by default, or pass --config FILE) and change what you need. Each
+# key is also a flag (--KEY) and an environment variable (FOODPIPE_KEY, upper
+# case, '-' becomes '_').
 # Precedence: flag > environment > this file > default. Unknown keys are an error.
 `
 

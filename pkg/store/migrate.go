@@ -110,7 +110,7 @@ func (db *DB) checkNotForeign(ctx context.Context) error {
 	}
 	if len(tables) > 0 {
 		return fmt.Errorf("migrate: table %s already exists in schema %s of %s and was not created by foodpipe (there is no "+
-			"migration history): migrate another database, or a schema of its own (search_path=foodpipe in database-url, after "+
+			"migration history): migrate another database, or a schema of its own (options=-csearch_path%%3Dfoodpipe in database-url, after "+
 			"CREATE SCHEMA foodpipe)", strings.Join(tables, " and "), db.currentSchema(ctx), db.addr)
 	}
 	return nil
@@ -232,7 +232,7 @@ func migrationError(err error, statement string) error {
 			// Only a table foodpipe's own history does not know can be in
 			// the way: goose has no record of creating it.
 			hint = "; it was not created by foodpipe: migrate another database, or a schema of its own " +
-				"(search_path=foodpipe in database-url, after CREATE SCHEMA foodpipe)"
+				"(options=-csearch_path%3Dfoodpipe in database-url, after CREATE SCHEMA foodpipe)"
 		}
 		return fmt.Errorf("migrate: %s: statement %q: %s%s", pe.Failed.Source.Path, shorten(statement), Describe(pe.Err), hint)
 	}
