@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/foodpipe/foodpipe/pkg/order"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -126,6 +128,18 @@ func TestLoadErrors(t *testing.T) {
 		{name: "dlq collides with topic", env: map[string]string{"FOODPIPE_TOPIC": "food_orders", "FOODPIPE_DLQ_TOPIC": "food.orders"},
 			wantErr: []string{`invalid dlq-topic "food.orders"`, `collides with topic "food_orders"`}},
 		// retention.ms is whole milliseconds: 500µs would become 0, "delete at once".
+		// Values the Kafka client, the order generator or PostgreSQL would
+		// refuse at run time (exit 1, in their words) are usage errors.
+		{name: "delivery timeout under franz-go's 1s", env: map[string]string{"FOODPIPE_DELIVERY_TIMEOUT": "999ms"}, wantErr: []string{"invalid delivery-timeout 999ms: must be between 1s and"}},
+		{name: "linger over franz-go's minute", env: map[string]string{"FOODPIPE_LINGER": "61s"}, wantErr: []string{"invalid linger 1m1s: must be between 0s and 1m0s"}},
+		{name: "fetch over franz-go's read limit", env: map[string]string{"FOODPIPE_FETCH_MAX_BYTES": "104857601"}, wantErr: []string{"invalid fetch-max-bytes 104857601: must be between 1024 and 104857600"}},
+		{name: "rebalance timeout under 100ms", env: map[string]string{"FOODPIPE_REBALANCE_TIMEOUT": "1ms"}, wantErr: []string{"invalid rebalance-timeout 1ms: must be between 100ms and"}},
+		{name: "session timeout under 100ms", env: map[string]string{"FOODPIPE_SESSION_TIMEOUT": "50ms", "FOODPIPE_HEARTBEAT_INTERVAL": "10ms"}, wantErr: []string{"invalid session-timeout 50ms: must be between 100ms and"}},
+		{name: "session timeout past int32 ms", env: map[string]string{"FOODPIPE_SESSION_TIMEOUT": "1000h"}, wantErr: []string{"invalid session-timeout 1000h0m0s: must be between 100ms and 596h31m23.647s"}},
+		{name: "lock timeout past int32 ms", env: map[string]string{"FOODPIPE_LOCK_TIMEOUT": "597h"}, wantErr: []string{"invalid lock-timeout 597h0m0s: must be between 1ms and 596h31m23.647s"}},
+		{name: "heartbeat that spins", env: map[string]string{"FOODPIPE_HEARTBEAT_INTERVAL": "1ns"}, wantErr: []string{"invalid heartbeat-interval 1ns: must be between 100ms and"}},
+		{name: "progress that floods", env: map[string]string{"FOODPIPE_PROGRESS_INTERVAL": "1ns"}, wantErr: []string{"invalid progress-interval 1ns: must be 0 (never) or at least 100ms"}},
+		{name: "more customers than the generator has", env: map[string]string{"FOODPIPE_CUSTOMERS": "1000001"}, wantErr: []string{"invalid customers 1000001: must be between 1 and 1000000"}},
 		{name: "retention under a millisecond", env: map[string]string{"FOODPIPE_RETENTION": "500us"}, wantErr: []string{"invalid retention 500µs: must be at least 1ms"}},
 		{name: "dlq retention under a millisecond", env: map[string]string{"FOODPIPE_DLQ_RETENTION": "999us"}, wantErr: []string{"invalid dlq-retention 999µs: must be at least 1ms"}},
 		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
@@ -500,5 +514,13 @@ func TestWithoutPasswords(t *testing.T) {
 		if got := WithoutPasswords(tt.in); got != tt.want {
 			t.Errorf("WithoutPasswords(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestCustomersLimitIsTheGenerators: config refuses what the generator
+// would refuse at run time, no more and no less.
+func TestCustomersLimitIsTheGenerators(t *testing.T) {
+	if maxCustomers != order.MaxCustomers {
+		t.Errorf("config allows %d customers, the generator %d", maxCustomers, order.MaxCustomers)
 	}
 }

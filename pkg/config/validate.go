@@ -27,7 +27,8 @@ func (c *Config) Validate() error {
 		oneOf("output", c.Output, Choices["output"]...),
 		oneOf("log-level", strings.ToLower(c.Log.Level), Choices["log-level"]...),
 		oneOf("log-format", c.Log.Format, Choices["log-format"]...),
-		atLeast("progress-interval", c.Log.ProgressInterval, 0),
+		check(c.Log.ProgressInterval == 0 || c.Log.ProgressInterval >= minInterval, "progress-interval", c.Log.ProgressInterval,
+			"must be 0 (never) or at least "+minInterval.String()),
 		optional(c.Log.MetricsAddr, func() error { return listenAddr("metrics-addr", c.Log.MetricsAddr) }),
 
 		brokers(c.Kafka.Brokers),
@@ -62,30 +63,33 @@ func (c *Config) Validate() error {
 
 		oneOf("acks", c.KafkaProducer.Acks, Choices["acks"]...),
 		oneOf("compression", c.KafkaProducer.Compression, Choices["compression"]...),
-		atLeast("linger", c.KafkaProducer.Linger, 0),
+		between("linger", c.KafkaProducer.Linger, 0, time.Minute), // franz-go's limit
 		between("producer-batch-bytes", c.KafkaProducer.BatchMaxBytes, 1024, 64<<20),
 		atLeast("max-buffered-records", c.KafkaProducer.MaxBufferedRecords, 1),
-		positive("delivery-timeout", c.KafkaProducer.DeliveryTimeout),
+		between("delivery-timeout", c.KafkaProducer.DeliveryTimeout, time.Second, maxMillis), // franz-go's floor
 		positive("flush-timeout", c.KafkaProducer.FlushTimeout),
 
 		check(c.Generator.Rate >= 0 && !math.IsInf(c.Generator.Rate, 0) && !math.IsNaN(c.Generator.Rate),
 			"rate", c.Generator.Rate, "must be 0 (as fast as possible) or a positive number of orders per second"),
 		atLeast("count", c.Generator.Count, 0),
 		atLeast("duration", c.Generator.Duration, 0),
-		between("customers", c.Generator.Customers, 1, 9_999_999),
+		between("customers", c.Generator.Customers, 1, maxCustomers),
 
 		check(strings.TrimSpace(c.Consume.Group) != "", "group", c.Consume.Group, "must not be empty or only spaces"),
 		check(c.Consume.InstanceID == "" || strings.TrimSpace(c.Consume.InstanceID) != "", "instance-id", c.Consume.InstanceID,
 			"must not be only spaces (empty: dynamic membership)"),
 		between("batch-rows", c.Consume.BatchMaxRows, 1, 1_000_000),
 		between("batch-bytes", c.Consume.BatchMaxBytes, 1024, 1<<30),
-		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 1<<30),
-		positive("session-timeout", c.Consume.SessionTimeout),
-		positive("heartbeat-interval", c.Consume.HeartbeatInterval),
+		// franz-go reads at most 100 MiB from a broker at once.
+		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 100<<20),
+		// The group protocol counts in int32 milliseconds; franz-go refuses
+		// less than 100ms; a shorter heartbeat only spins.
+		between("session-timeout", c.Consume.SessionTimeout, minInterval, maxMillis),
+		between("heartbeat-interval", c.Consume.HeartbeatInterval, minInterval, maxMillis),
 		check(c.Consume.HeartbeatInterval < c.Consume.SessionTimeout, "heartbeat-interval", c.Consume.HeartbeatInterval,
 			"must be shorter than session-timeout "+c.Consume.SessionTimeout.String()),
-		positive("rebalance-timeout", c.Consume.RebalanceTimeout),
-		positive("lock-timeout", c.Consume.LockTimeout),
+		between("rebalance-timeout", c.Consume.RebalanceTimeout, minInterval, maxMillis),
+		between("lock-timeout", c.Consume.LockTimeout, time.Millisecond, maxMillis), // lock_timeout: int32 ms
 		oneOf("offset-out-of-range", c.Consume.OutOfRange, Choices["offset-out-of-range"]...),
 
 		between("partitions", c.Topics.Partitions, 1, 100_000),
@@ -108,6 +112,18 @@ func (c *Config) Validate() error {
 	}
 	return firstNonNil(checks)
 }
+
+const (
+	// maxMillis is the longest duration an int32 of milliseconds holds:
+	// the Kafka protocol's timeouts, PostgreSQL's lock_timeout.
+	maxMillis = time.Duration(math.MaxInt32) * time.Millisecond
+	// minInterval is the shortest timeout franz-go takes, and the floor of
+	// intervals that would otherwise spin (heartbeats, progress lines).
+	minInterval = 100 * time.Millisecond
+	// maxCustomers is order.MaxCustomers, the generator's limit (a test
+	// keeps them equal; config imports nothing of foodpipe's).
+	maxCustomers = 1_000_000
+)
 
 func firstNonNil(errs []error) error {
 	for _, err := range errs {
