@@ -96,7 +96,7 @@ type Consume struct {
 	Group         string `key:"group" usage:"consumer group"`
 	InstanceID    string `key:"instance-id" usage:"static group membership id (empty: dynamic membership)"`
 	BatchMaxRows  int    `key:"batch-rows" usage:"largest batch written to PostgreSQL in one transaction, in rows"`
-	BatchMaxBytes int    `key:"batch-bytes" usage:"largest batch written to PostgreSQL in one transaction, in record bytes"`
+	BatchMaxBytes int    `key:"batch-bytes" usage:"largest batch written to PostgreSQL in one transaction, in record bytes (passed by at most the record that reaches it)"`
 	FetchMaxBytes int    `key:"fetch-max-bytes" usage:"most record bytes buffered from Kafka at once (bounds memory)"`
 	// The group's timing: how fast a dead member is replaced.
 	SessionTimeout    time.Duration `key:"session-timeout" usage:"a member that sends no heartbeat for this long is dead and its partitions move (failover time)"`

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -92,6 +93,9 @@ type GroupReader struct {
 	// group committed in Kafka (KafkaCommitted).
 	mu      sync.Mutex
 	kafkaAt map[int32]int64
+	// largest is the size of the largest record the last Poll took, which
+	// sizes the next Poll's first chunk; only the polling goroutine uses it.
+	largest int
 }
 
 // KafkaCommitted returns Kafka's copy of the group's offset of a partition
@@ -289,16 +293,28 @@ func (r *GroupReader) revoke(revoked func([]int32)) func(context.Context, *kgo.C
 // ones at once. It appends to recs and says how many bytes it added.
 // outOfRange lists the partitions whose position is outside what the
 // partition holds; they are not fetched again until Seek moves them.
+//
+// Records taken from franz-go cannot be given back, so Poll takes them in
+// chunks that would fill half the bytes left with records twice the size of
+// the largest seen (in this call, or else the previous one), and one at a
+// time near the end: the bytes added exceed maxBytes by at most one record
+// while no record is more than twice the largest seen before it.
 func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBytes int) (_ []Record, bytes int, outOfRange []int32) {
-	first := true
+	first, seen := true, 0 // seen: the largest record of this call
 	for len(recs) < maxRecords && bytes < maxBytes {
+		chunk := maxRecords - len(recs)
+		if largest := cmp.Or(seen, r.largest); largest > 0 {
+			chunk = min(chunk, max(1, (maxBytes-bytes)/(2*largest)))
+		} else {
+			chunk = 1 // no record seen yet: learn their size first
+		}
 		var fs kgo.Fetches
 		if first {
-			fs = r.cl.PollRecords(ctx, maxRecords-len(recs))
+			fs = r.cl.PollRecords(ctx, chunk)
 			first = false
 		} else {
 			//lint:ignore SA1012 a nil context asks franz-go for what is buffered, without waiting
-			fs = r.cl.PollRecords(nil, maxRecords-len(recs))
+			fs = r.cl.PollRecords(nil, chunk)
 		}
 		if fs.Empty() {
 			break
@@ -316,11 +332,18 @@ func (r *GroupReader) Poll(ctx context.Context, recs []Record, maxRecords, maxBy
 		fs.EachRecord(func(kr *kgo.Record) {
 			recs = append(recs, Record{Partition: kr.Partition, Offset: kr.Offset, Key: kr.Key, Value: kr.Value,
 				Timestamp: kr.Timestamp, Control: kr.Attrs.IsControl(), raw: kr})
-			bytes += len(kr.Key) + len(kr.Value)
+			size := len(kr.Key) + len(kr.Value)
+			bytes += size
+			seen = max(seen, size, 1)
 		})
 		if len(recs) == n {
 			break
 		}
+	}
+	// The next call starts from this one's sizes: one huge record does
+	// not shrink every chunk after it.
+	if seen > 0 {
+		r.largest = seen
 	}
 	return recs, bytes, outOfRange
 }

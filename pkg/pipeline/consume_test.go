@@ -22,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/foodpipe/foodpipe/internal/testenv"
 	"github.com/foodpipe/foodpipe/pkg/order"
 	"github.com/foodpipe/foodpipe/pkg/store"
 )
@@ -604,4 +605,41 @@ func untilEnds() (until func(map[int32]int64) bool, set func(map[int32]int64)) {
 		return e != nil && CaughtUp(*e)(stored)
 	}
 	return until, func(e map[int32]int64) { end.Store(&e) }
+}
+
+// TestBatchBytesBoundsEachTransaction: batch-bytes bounds a transaction as
+// batch-rows does; a batch exceeds it by at most the one record that
+// reaches it (records of similar sizes, as orders are). The first poll of
+// a batch took up to batch-rows records whatever their bytes: 5,000
+// records of 600 bytes in one transaction with --batch-bytes 1024.
+func TestBatchBytesBoundsEachTransaction(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(600)
+	size, largest := map[int32]map[int64]int{}, 0
+	for _, r := range testenv.RecordsAt(t, f.brokers, testTopic) {
+		if size[r.Partition] == nil {
+			size[r.Partition] = map[int64]int{}
+		}
+		n := len(r.Key) + len(r.Value)
+		size[r.Partition][r.Offset], largest = n, max(largest, n)
+	}
+	sink := newMemSink()
+	opts := f.options()
+	opts.BatchRows, opts.BatchBytes = 1_000_000, 4096
+	f.consume(sink, opts)
+	if !maps.Equal(sink.stored(), f.end) {
+		t.Fatalf("stored offsets %v, end %v", sink.stored(), f.end)
+	}
+	for i, w := range sink.writes {
+		bytes := 0
+		for _, o := range w {
+			for off := max(o.Expected, 0); off < o.Next; off++ {
+				bytes += size[o.Partition][off]
+			}
+		}
+		if bytes >= opts.BatchBytes+largest {
+			t.Errorf("batch %d holds %d bytes: more than batch-bytes %d and one record (%d bytes at most)", i, bytes, opts.BatchBytes, largest)
+		}
+	}
 }
