@@ -66,7 +66,7 @@ func (c *Config) Validate() error {
 		between("linger", c.KafkaProducer.Linger, 0, time.Minute), // franz-go's limit
 		between("producer-batch-bytes", c.KafkaProducer.BatchMaxBytes, 1024, 64<<20),
 		atLeast("max-buffered-records", c.KafkaProducer.MaxBufferedRecords, 1),
-		between("delivery-timeout", c.KafkaProducer.DeliveryTimeout, time.Second, maxMillis), // franz-go's floor
+		between("delivery-timeout", c.KafkaProducer.DeliveryTimeout, time.Second, longestTimeout), // franz-go's floor
 		positive("flush-timeout", c.KafkaProducer.FlushTimeout),
 
 		check(c.Generator.Rate >= 0 && !math.IsInf(c.Generator.Rate, 0) && !math.IsNaN(c.Generator.Rate),
@@ -84,12 +84,12 @@ func (c *Config) Validate() error {
 		between("fetch-max-bytes", c.Consume.FetchMaxBytes, 1024, 100<<20),
 		// The group protocol counts in int32 milliseconds; franz-go refuses
 		// less than 100ms; a shorter heartbeat only spins.
-		between("session-timeout", c.Consume.SessionTimeout, minInterval, maxMillis),
-		between("heartbeat-interval", c.Consume.HeartbeatInterval, minInterval, maxMillis),
+		between("session-timeout", c.Consume.SessionTimeout, minInterval, longestTimeout),
+		between("heartbeat-interval", c.Consume.HeartbeatInterval, minInterval, longestTimeout),
 		check(c.Consume.HeartbeatInterval < c.Consume.SessionTimeout, "heartbeat-interval", c.Consume.HeartbeatInterval,
 			"must be shorter than session-timeout "+c.Consume.SessionTimeout.String()),
-		between("rebalance-timeout", c.Consume.RebalanceTimeout, minInterval, maxMillis),
-		between("lock-timeout", c.Consume.LockTimeout, time.Millisecond, maxMillis), // lock_timeout: int32 ms
+		between("rebalance-timeout", c.Consume.RebalanceTimeout, minInterval, longestTimeout),
+		between("lock-timeout", c.Consume.LockTimeout, time.Millisecond, longestTimeout), // lock_timeout: int32 ms
 		oneOf("offset-out-of-range", c.Consume.OutOfRange, Choices["offset-out-of-range"]...),
 
 		between("partitions", c.Topics.Partitions, 1, 100_000),
@@ -114,9 +114,9 @@ func (c *Config) Validate() error {
 }
 
 const (
-	// maxMillis is the longest duration an int32 of milliseconds holds:
+	// longestTimeout is the longest duration an int32 of milliseconds holds:
 	// the Kafka protocol's timeouts, PostgreSQL's lock_timeout.
-	maxMillis = time.Duration(math.MaxInt32) * time.Millisecond
+	longestTimeout = time.Duration(math.MaxInt32) * time.Millisecond
 	// minInterval is the shortest timeout franz-go takes, and the floor of
 	// intervals that would otherwise spin (heartbeats, progress lines).
 	minInterval = 100 * time.Millisecond
