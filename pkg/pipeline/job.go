@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"maps"
 	"sync"
@@ -58,9 +57,14 @@ func PrepareJob(ctx context.Context, cluster kafka.Cluster, sink OffsetStore, op
 	if err != nil {
 		return err
 	}
-	stored, err := sink.LoadOffsets(ctx, opts.Group, opts.Topic)
-	if err != nil {
-		return fmt.Errorf("load stored offsets: %w", err)
+	// Retried as consume retries it: a lock timeout or an outage at start
+	// is not a reason to give up a batch job.
+	var stored map[int32]store.StoredOffset
+	if _, err := retryLoop(ctx, cluster.Logger, opts.RetryMin, opts.RetryMax, "load stored offsets", func(ctx context.Context) error {
+		stored, err = sink.LoadOffsets(ctx, opts.Group, opts.Topic)
+		return sinkError(err)
+	}, nil); err != nil {
+		return err
 	}
 	end, drain, unfit := map[int32]int64{}, map[int32]int64{}, map[int32]store.StoredOffset{}
 	for p, b := range bounds {

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"maps"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -153,5 +155,48 @@ func TestStopAtEndSaysWhatItWaitsFor(t *testing.T) {
 	sink.offsets[1] = store.StoredOffset{Next: 100}
 	if !until(own) {
 		t.Error("did not stop once partition 1 reached its end")
+	}
+}
+
+// flakyOffsets fails LoadOffsets with err the first fails times.
+type flakyOffsets struct {
+	OffsetStore
+	fails atomic.Int32
+	err   error
+}
+
+func (f *flakyOffsets) LoadOffsets(ctx context.Context, group, topic string) (map[int32]store.StoredOffset, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, f.err
+	}
+	return f.OffsetStore.LoadOffsets(ctx, group, topic)
+}
+
+// TestStopAtEndRetriesWhatConsumeRetries: a batch job that found the
+// offsets table locked at start (lock_timeout, 55P03) exited 1, where
+// consume retries; it now retries what consume retries and fails at once
+// only on what consume would fail on too.
+func TestStopAtEndRetriesWhatConsumeRetries(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	f.produce(300)
+	locked := &flakyOffsets{OffsetStore: newMemSink(), err: &pgconn.PgError{Code: "55P03", Message: "canceling statement due to lock timeout"}}
+	locked.fails.Store(3)
+	opts := f.options()
+	if err := PrepareJob(t.Context(), f.cluster, locked, &opts, JobOptions{StopAtEnd: true}); err != nil {
+		t.Fatalf("a lock timeout at start: %v, want it retried", err)
+	}
+	if n := locked.fails.Load(); n >= 0 {
+		t.Errorf("LoadOffsets failures left %d, want all 3 used", n+1)
+	}
+	gone := &flakyOffsets{OffsetStore: newMemSink(), err: &pgconn.PgError{Code: "42P01", Message: `relation "consumer_offsets" does not exist`}}
+	gone.fails.Store(1_000)
+	opts = f.options()
+	err := PrepareJob(t.Context(), f.cluster, gone, &opts, JobOptions{StopAtEnd: true})
+	if !errors.Is(err, ErrPermanent) || !strings.Contains(err.Error(), "load stored offsets") {
+		t.Errorf("a missing table: %v, want a permanent error at once", err)
+	}
+	if n := gone.fails.Load(); n != 999 {
+		t.Errorf("a missing table was read %d times, want once", 1000-n)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -13,27 +14,42 @@ import (
 // the whole run fails with that error), waiting with capped exponential
 // backoff and jitter between attempts and logging every failed one.
 func (c *consumer) retry(ctx context.Context, what string, f func(context.Context) error) error {
+	attempts, err := retryLoop(ctx, c.log, c.opts.RetryMin, c.opts.RetryMax, what, f, func(err error) {
+		c.obs.Retrying(what, err)
+		c.setOutage(outageReason(what, err))
+	})
+	switch {
+	case err == nil && attempts > 1:
+		c.setOutage("")
+	case errors.Is(err, ErrPermanent):
+		c.fail(err)
+	}
+	return err
+}
+
+// retryLoop runs f until it succeeds, ctx ends or it fails permanently
+// (ErrPermanent, returned as "what: …"), waiting backoff(lo, hi) between
+// attempts and logging each failed one, which failed hears of too. It
+// returns how many attempts it made.
+func retryLoop(ctx context.Context, log *slog.Logger, lo, hi time.Duration, what string,
+	f func(context.Context) error, failed func(error)) (int, error) {
 	for attempt := 0; ; attempt++ {
 		err := f(ctx)
 		switch {
 		case err == nil:
-			if attempt > 0 {
-				c.setOutage("")
-			}
-			return nil
+			return attempt + 1, nil
 		case ctx.Err() != nil:
-			return context.Cause(ctx)
+			return attempt + 1, context.Cause(ctx)
 		case errors.Is(err, ErrPermanent):
-			err = fmt.Errorf("%s: %w", what, err)
-			c.fail(err)
-			return err
+			return attempt + 1, fmt.Errorf("%s: %w", what, err)
 		}
-		d := backoff(attempt, c.opts.RetryMin, c.opts.RetryMax)
-		c.log.Warn(what+" failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(), "err", err)
-		c.obs.Retrying(what, err)
-		c.setOutage(outageReason(what, err))
+		d := backoff(attempt, lo, hi)
+		log.Warn(what+" failed; retrying", "attempt", attempt+1, "retry_in", d.Round(time.Millisecond).String(), "err", err)
+		if failed != nil {
+			failed(err)
+		}
 		if err := sleep(ctx, d); err != nil {
-			return err
+			return attempt + 1, err
 		}
 	}
 }
