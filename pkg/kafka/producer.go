@@ -41,6 +41,8 @@ type Producer struct {
 	// bound on the records in flight, and the hot path allocates nothing.
 	free chan *envelope
 	made atomic.Int64
+	// flushing is set while a flush started by a waiting Send runs.
+	flushing atomic.Bool
 	// deliveryCtx outlives the caller's context: a record already handed to
 	// the client is delivered (or times out) even after a stop was asked.
 	deliveryCtx context.Context
@@ -269,11 +271,28 @@ func (p *Producer) envelope(ctx context.Context) (*envelope, error) {
 		p.made.Add(1) // only the sending goroutine makes envelopes
 		return &envelope{Context: p.deliveryCtx}, nil
 	}
+	p.unlinger()
 	select {
 	case e := <-p.free:
 		return e, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	}
+}
+
+// unlinger sends what the client holds without waiting for its linger. Send
+// calls it when every envelope is out: the records in flight would wait
+// their linger for company that cannot come until one is delivered (with
+// one in flight and a linger of a minute, a record a minute). franz-go
+// stops lingering itself when its own buffer is full, which the spare slot
+// keeps from happening, and the Java client sends at once when a send
+// waits for memory. The flush runs in the background while Send waits.
+func (p *Producer) unlinger() {
+	if p.flushing.CompareAndSwap(false, true) {
+		go func() {
+			defer p.flushing.Store(false)
+			_ = p.cl.Flush(p.deliveryCtx) // delivery failures are reported per record
+		}()
 	}
 }
 

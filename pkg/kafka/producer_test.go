@@ -87,3 +87,40 @@ func TestProducerBoundsRecordsInFlight(t *testing.T) {
 		t.Errorf("after the flush: %d buffered, %d envelopes made; want 0 and 5", n, made)
 	}
 }
+
+// TestProducerWaitingDoesNotLinger: when every envelope is out, the records
+// in flight wait for their linger, for company that cannot come until one
+// of them is delivered. Send stops the lingering, as franz-go does when its
+// own buffer is full and the Java client when a send waits for memory:
+// with one record in flight and a linger of a minute, ten records took ten
+// minutes (about one record per linger).
+func TestProducerWaitingDoesNotLinger(t *testing.T) {
+	t.Parallel()
+	_, cluster := fakeCluster(t, 1, "t")
+	cfg := config.Default().KafkaProducer
+	cfg.MaxBufferedRecords, cfg.Linger = 1, time.Minute
+	var delivered sync.WaitGroup
+	p, err := NewProducer(t.Context(), cluster, cfg, ProducerOptions{Topic: "t",
+		OnDelivery: func(d Delivery) {
+			if d.Err == nil {
+				delivered.Done()
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// The deadline is far below one linger: a lingering send fails it.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	delivered.Add(10)
+	for i := range 10 {
+		if err := p.Send(ctx, nil, []byte{byte(i)}); err != nil {
+			t.Fatalf("record %d: %v: the records before it waited for their linger", i, err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	delivered.Wait()
+}
