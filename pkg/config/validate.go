@@ -60,7 +60,15 @@ func (c *Config) Validate() error {
 			"contradicts kafka-ca-file/kafka-cert-file, which imply TLS: drop one of them"),
 
 		positive("db-timeout", c.Postgres.ConnectTimeout),
+	}
+	checks = append(checks, c.producerChecks()...)
+	checks = append(checks, c.consumeChecks()...)
+	return firstNonNil(append(checks, c.commandChecks()...))
+}
 
+// producerChecks check what produce and the generator use.
+func (c *Config) producerChecks() []error {
+	return []error{
 		oneOf("acks", c.KafkaProducer.Acks, Choices["acks"]...),
 		oneOf("compression", c.KafkaProducer.Compression, Choices["compression"]...),
 		between("linger", c.KafkaProducer.Linger, 0, time.Minute), // franz-go's limit
@@ -74,7 +82,12 @@ func (c *Config) Validate() error {
 		atLeast("count", c.Generator.Count, 0),
 		atLeast("duration", c.Generator.Duration, 0),
 		between("customers", c.Generator.Customers, 1, maxCustomers),
+	}
+}
 
+// consumeChecks check what consume uses.
+func (c *Config) consumeChecks() []error {
+	return []error{
 		check(strings.TrimSpace(c.Consume.Group) != "", "group", c.Consume.Group, "must not be empty or only spaces"),
 		check(c.Consume.InstanceID == "" || strings.TrimSpace(c.Consume.InstanceID) != "", "instance-id", c.Consume.InstanceID,
 			"must not be only spaces (empty: dynamic membership)"),
@@ -91,7 +104,12 @@ func (c *Config) Validate() error {
 		between("rebalance-timeout", c.Consume.RebalanceTimeout, minInterval, longestTimeout),
 		between("lock-timeout", c.Consume.LockTimeout, time.Millisecond, longestTimeout), // lock_timeout: int32 ms
 		oneOf("offset-out-of-range", c.Consume.OutOfRange, Choices["offset-out-of-range"]...),
+	}
+}
 
+// commandChecks check the settings of topics init, bench, lag and dlq.
+func (c *Config) commandChecks() []error {
+	return []error{
 		between("partitions", c.Topics.Partitions, 1, 100_000),
 		between("replication-factor", c.Topics.ReplicationFactor, 1, math.MaxInt16),
 		// retention.ms counts whole milliseconds; less would be 0, "delete at once".
@@ -110,7 +128,6 @@ func (c *Config) Validate() error {
 		optional(c.DLQ.Since, func() error { _, err := ParseSince(c.DLQ.Since); return err }),
 		check(c.DLQ.ReplayGroup != "", "replay-group", c.DLQ.ReplayGroup, "must not be empty"),
 	}
-	return firstNonNil(checks)
 }
 
 const (
