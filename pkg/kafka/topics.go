@@ -160,7 +160,7 @@ func (a *Admin) ensure(ctx context.Context, spec TopicSpec, addPartitions bool) 
 		case err == nil:
 			// Wait until the topic is served, so that whatever runs next
 			// (a producer, a second topics init) sees all of it.
-			if _, err := a.waitReady(ctx, spec.Name); err != nil {
+			if _, err := a.waitReady(ctx, spec.Name, spec.Partitions); err != nil {
 				return TopicResult{}, err
 			}
 			return TopicResult{
@@ -173,24 +173,25 @@ func (a *Admin) ensure(ctx context.Context, spec TopicSpec, addPartitions bool) 
 			return TopicResult{}, fmt.Errorf("create topic %s: %w", spec.Name, err)
 		}
 	}
-	td, err := a.waitReady(ctx, spec.Name)
+	td, err := a.waitReady(ctx, spec.Name, 1)
 	if err != nil {
 		return TopicResult{}, err
 	}
 	return a.check(ctx, spec, td, addPartitions)
 }
 
-// waitReady polls until the topic's metadata and configs are served with a
-// leader for every partition. KRaft brokers learn of a new topic a moment
-// after the controller created it; in that window a topic can look empty.
-func (a *Admin) waitReady(ctx context.Context, topic string) (kadm.TopicDetail, error) {
+// waitReady polls until the topic's metadata and configs are served with at
+// least partitions partitions, each with a leader. KRaft brokers learn of a
+// new topic, or of partitions added, a moment after the controller made
+// them; in that window a topic can look empty, or as it was before.
+func (a *Admin) waitReady(ctx context.Context, topic string, partitions int32) (kadm.TopicDetail, error) {
 	var lastErr error
 	for range 100 {
 		td, err := a.adm.ListTopics(ctx, topic)
 		if err == nil {
 			err = td[topic].Err
 		}
-		if err == nil && len(td[topic].Partitions) > 0 {
+		if err == nil && len(td[topic].Partitions) >= int(max(partitions, 1)) {
 			ready := true
 			for _, p := range td[topic].Partitions {
 				ready = ready && p.Err == nil && p.Leader >= 0
@@ -215,7 +216,10 @@ func (a *Admin) waitReady(ctx context.Context, topic string) (kadm.TopicDetail, 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return kadm.TopicDetail{}, fmt.Errorf("topic %s is not served 10s after it was created: %v", topic, lastErr)
+	if lastErr == nil {
+		lastErr = fmt.Errorf("the broker serves fewer than %d partitions, or one without a leader", partitions)
+	}
+	return kadm.TopicDetail{}, fmt.Errorf("topic %s is not served as made 10s after it was made: %w", topic, lastErr)
 }
 
 func (a *Admin) check(ctx context.Context, spec TopicSpec, td kadm.TopicDetail, addPartitions bool) (TopicResult, error) {
@@ -267,6 +271,10 @@ func (a *Admin) check(ctx context.Context, spec TopicSpec, td kadm.TopicDetail, 
 		}
 		if err != nil {
 			return res, fmt.Errorf("add partitions to topic %s: %w", spec.Name, err)
+		}
+		// What runs next (a producer, the next topics init) must see them.
+		if _, err := a.waitReady(ctx, spec.Name, spec.Partitions); err != nil {
+			return res, err
 		}
 		res.Partitions = spec.Partitions
 		if len(res.Differences) == 0 {
