@@ -124,7 +124,10 @@ type consumeResult struct {
 	Duplicates int64  `json:"duplicates"`
 	// Dropped counts the orders the database skipped without an error (a
 	// trigger returning NULL or a rule on orders).
-	Dropped      int64            `json:"dropped_by_database"`
+	Dropped int64 `json:"dropped_by_database"`
+	// InDoubt counts the orders of a commit whose answer never came, with
+	// a database that could not say at the stop whether it landed.
+	InDoubt      int64            `json:"in_doubt"`
 	DeadLettered map[string]int64 `json:"dead_lettered"`
 	Batches      int64            `json:"batches"`
 	// DurationSeconds is the whole run; ActiveSeconds the part from the
@@ -183,6 +186,7 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 		Stored:          stats.Stored,
 		Duplicates:      stats.Duplicates,
 		Dropped:         stats.Dropped,
+		InDoubt:         stats.InDoubt,
 		DeadLettered:    stats.DeadLettered,
 		Batches:         stats.Batches,
 		DurationSeconds: round3(stats.Elapsed.Seconds()),
@@ -206,6 +210,9 @@ func printConsume(w io.Writer, r consumeResult) error {
 	fmt.Fprintf(tw, "duplicates\t%d (order_id already stored: skipped)\n", r.Duplicates)
 	if r.Dropped > 0 {
 		fmt.Fprintf(tw, "dropped\t%d by the database without an error (a trigger or rule on orders): not stored, not dead-lettered\n", r.Dropped)
+	}
+	if r.InDoubt > 0 {
+		fmt.Fprintf(tw, "in doubt\t%d orders of a commit whose answer never came: stored or not as the stored offsets say; the next run resumes from those\n", r.InDoubt)
 	}
 	fmt.Fprintf(tw, "dead-lettered\t%d", dead)
 	for _, c := range slices.Sorted(maps.Keys(r.DeadLettered)) {

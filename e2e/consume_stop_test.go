@@ -203,7 +203,10 @@ func TestConsumeFailover(t *testing.T) {
 // TestConsumeStopsWhilePostgreSQLIsPartitioned: PostgreSQL stops answering
 // without closing anything (a network partition: no reset, no answer)
 // while the consumer stores a backlog. SIGTERM must still end it within
-// 10 s with its summary; the orders it had stored stay stored once.
+// 10 s with its summary; the orders it had stored stay stored once. A
+// commit sent before the partition, whose answer it held, may have landed:
+// the summary counts its orders in doubt, not as unstored (it said 500
+// stored beside 1000 rows).
 func TestConsumeStopsWhilePostgreSQLIsPartitioned(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
@@ -228,7 +231,7 @@ func TestConsumeStopsWhilePostgreSQLIsPartitioned(t *testing.T) {
 		}
 	}
 	s := c.stop(t)
-	if rows := p.count(conn); rows != s.Stored {
-		t.Errorf("%d rows, the summary says %d stored", rows, s.Stored)
+	if rows := p.count(conn); rows != s.Stored && rows != s.Stored+s.InDoubt {
+		t.Errorf("%d rows, the summary says %d stored and %d in doubt", rows, s.Stored, s.InDoubt)
 	}
 }

@@ -157,6 +157,7 @@ func (c *consumer) exited() bool {
 
 type consumeSummary struct {
 	Stored       int64            `json:"stored"`
+	InDoubt      int64            `json:"in_doubt"`
 	Duplicates   int64            `json:"duplicates"`
 	Dropped      int64            `json:"dropped_by_database"`
 	DeadLettered map[string]int64 `json:"dead_lettered"`

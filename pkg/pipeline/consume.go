@@ -91,9 +91,12 @@ const (
 
 // Stats counts what this consumer did.
 type Stats struct {
-	Stored       int64            // rows inserted
-	Duplicates   int64            // orders whose order_id was already stored
-	Dropped      int64            // orders the database skipped without an error (a trigger or rule)
+	Stored     int64 // rows inserted
+	Duplicates int64 // orders whose order_id was already stored
+	Dropped    int64 // orders the database skipped without an error (a trigger or rule)
+	// InDoubt counts the orders of a commit whose answer never came, at a
+	// stop, with a database that could not say whether it landed.
+	InDoubt      int64
 	DeadLettered map[string]int64 // records sent to the dead-letter topic, by class
 	Batches      int64            // database transactions committed
 	Offsets      map[int32]int64  // next offset stored by this consumer, per partition

@@ -643,3 +643,51 @@ func TestBatchBytesBoundsEachTransaction(t *testing.T) {
 		}
 	}
 }
+
+// TestStopWhileACommitsAnswerIsLost: the stop comes while the answer to a
+// commit that landed is lost. The summary counted the batch as not stored
+// (500 rows more in the database than the summary said); the consumer now
+// asks the database at the stop and counts it, and when the database
+// cannot say, it counts the batch's orders in doubt instead of nowhere.
+func TestStopWhileACommitsAnswerIsLost(t *testing.T) {
+	t.Parallel()
+	for _, reachable := range []bool{true, false} {
+		f := newFake(t)
+		f.produce(2000)
+		sink := newMemSink()
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		var commits atomic.Int32
+		sink.loseAnswer = func() bool {
+			if commits.Add(1) != 3 {
+				return false
+			}
+			cancel() // the stop, while this commit's answer is on its way
+			return true
+		}
+		var down atomic.Bool
+		sink.beforeLoad = func() error {
+			if down.Load() {
+				return store.ErrUnreachable
+			}
+			return nil
+		}
+		if !reachable {
+			sink.afterLose = func() { down.Store(true) }
+		}
+		opts := f.options()
+		opts.Until = nil
+		s, err := Consume(ctx, f.cluster, sink, opts)
+		if err != nil {
+			t.Fatalf("reachable %v: %v", reachable, err)
+		}
+		rows := int64(sink.rowCount())
+		switch {
+		case commits.Load() < 3:
+			t.Fatalf("only %d commits", commits.Load())
+		case reachable && (s.Stored != rows || s.InDoubt != 0):
+			t.Errorf("database reachable at the stop: %d rows, the summary says %d stored, %d in doubt", rows, s.Stored, s.InDoubt)
+		case !reachable && (s.InDoubt == 0 || s.Stored+s.InDoubt < rows || s.Stored >= rows):
+			t.Errorf("database unreachable at the stop: %d rows, the summary says %d stored, %d in doubt", rows, s.Stored, s.InDoubt)
+		}
+	}
+}

@@ -29,6 +29,11 @@ type memSink struct {
 	// loseAnswer, when set and true for a commit, commits the batch and
 	// then fails as a connection lost before COMMIT's answer came would.
 	loseAnswer func() bool
+	// afterLose, when set, runs after a commit's answer was lost.
+	afterLose func()
+	// beforeLoad, when set, runs at the start of LoadOffsets; an error
+	// fails it (a database that cannot be reached).
+	beforeLoad func() error
 }
 
 func newMemSink() *memSink {
@@ -36,6 +41,11 @@ func newMemSink() *memSink {
 }
 
 func (s *memSink) LoadOffsets(_ context.Context, _, _ string) (map[int32]store.StoredOffset, error) {
+	if s.beforeLoad != nil {
+		if err := s.beforeLoad(); err != nil {
+			return nil, err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.offsets), nil
@@ -108,6 +118,9 @@ func (s *memSink) WriteBatch(_ context.Context, _ string, orders []*order.Order,
 	s.writes = append(s.writes, offsets)
 	s.commits++
 	if s.loseAnswer != nil && s.loseAnswer() {
+		if s.afterLose != nil {
+			s.afterLose()
+		}
 		return res, fmt.Errorf("store orders: commit: %w: %w", store.ErrCommitUnknown, store.ErrUnreachable)
 	}
 	return res, nil

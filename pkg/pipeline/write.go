@@ -149,7 +149,13 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 			}
 			continue
 		case ctx.Err() != nil:
-			return nil // stopping: the batch was rolled back
+			// Stopping: the batch was rolled back, unless its commit was
+			// sent and the answer lost on the way.
+			if errors.Is(err, store.ErrCommitUnknown) {
+				lost = &lostCommit{w: w, res: res}
+			}
+			c.settle(ctx, lost)
+			return nil
 		case errors.Is(err, ErrPermanent):
 			return fmt.Errorf("store batch: %w", err)
 		case errors.Is(err, store.ErrCommitUnknown):
@@ -161,10 +167,39 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 		c.obs.Retrying("store batch", err)
 		c.setOutage(outageReason("storing batches", err))
 		if err := sleep(ctx, d); err != nil {
+			c.settle(ctx, lost)
 			return nil
 		}
 	}
+	c.settle(ctx, lost)
 	return nil // stopping: what was not committed is read again by the next owner
+}
+
+// settle decides, when a stop comes while a commit's outcome is unknown,
+// whether it landed, asking the database for at most StopGrace (a second
+// at least): counted as stored if it did; if the database cannot say, its
+// orders are counted in doubt. Either way the stored offsets decide where
+// the next owner resumes: nothing is lost or stored twice.
+func (c *consumer) settle(ctx context.Context, l *lostCommit) {
+	if l == nil {
+		return
+	}
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(c.opts.StopGrace, time.Second))
+	defer cancel()
+	landed, known := c.outcome(qctx, l)
+	switch {
+	case landed:
+		c.log.Info("the database's answer to a commit was lost, but the commit had landed: the batch is stored",
+			"topic", c.opts.Topic, "offsets", l.w.offsets)
+		c.committed(&l.w, l.res)
+	case !known:
+		c.mu.Lock()
+		c.stats.InDoubt += int64(len(l.w.orders))
+		c.mu.Unlock()
+		c.log.Warn("stopping with a commit whose answer never came and a database that cannot say whether it landed: "+
+			"its orders are stored or not as the stored offsets say, and the next owner resumes from those",
+			"topic", c.opts.Topic, "orders", len(l.w.orders), "offsets", l.w.offsets)
+	}
 }
 
 // lostCommit is a write attempt whose commit may have landed: the
@@ -178,16 +213,23 @@ type lostCommit struct {
 // commit's batch are where that batch left them: then it was that commit,
 // not another consumer, that moved them.
 func (c *consumer) landed(ctx context.Context, l *lostCommit) bool {
+	landed, _ := c.outcome(ctx, l) // unknown: the fence path reloads and tells
+	return landed
+}
+
+// outcome reads the stored offsets to learn whether a lost commit landed;
+// known is false when they cannot be read.
+func (c *consumer) outcome(ctx context.Context, l *lostCommit) (landed, known bool) {
 	stored, err := c.sink.LoadOffsets(ctx, c.opts.Group, c.opts.Topic)
 	if err != nil {
-		return false // the fence path reloads and tells
+		return false, false
 	}
 	for _, o := range l.w.offsets {
 		if s, ok := stored[o.Partition]; !ok || s.Next != o.Next {
-			return false
+			return false, true
 		}
 	}
-	return true
+	return true, true
 }
 
 // work is a batch prepared for one write attempt.

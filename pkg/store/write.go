@@ -194,8 +194,9 @@ func (db *DB) writeBatch(ctx context.Context, group string, orders []*order.Orde
 	}
 	if err := tx.Commit(ctx); err != nil {
 		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) && IsRetryable(err) {
-			// No answer from the server: the commit may have landed.
+		if !errors.As(err, &pgErr) && (IsRetryable(err) || ctx.Err() != nil) {
+			// No answer from the server, or none waited for: the commit
+			// may have landed.
 			return w.res, w.attempts, fmt.Errorf("store orders: commit: %w: %w", ErrCommitUnknown, describe(err))
 		}
 		return WriteResult{}, w.attempts, fmt.Errorf("store orders: commit: %w", describe(err))
