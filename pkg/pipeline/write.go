@@ -125,11 +125,8 @@ func (c *consumer) process(ctx context.Context, b *batch) error {
 			}
 			return nil
 		case errors.As(err, &fenced) && lost != nil && c.landed(ctx, lost):
-			// Our own commit, whose answer was lost, moved the offsets:
-			// the batch is stored.
-			c.log.Info("the database's answer to a commit was lost, but the commit had landed: the batch is stored",
-				"topic", c.opts.Topic, "offsets", lost.w.offsets)
-			c.committed(&lost.w, lost.res)
+			// Our own commit, whose answer was lost, moved the offsets.
+			c.landedAfterAll(lost)
 			c.setOutage("")
 			return nil
 		case errors.As(err, &fenced):
@@ -189,9 +186,7 @@ func (c *consumer) settle(ctx context.Context, l *lostCommit) {
 	landed, known := c.outcome(qctx, l)
 	switch {
 	case landed:
-		c.log.Info("the database's answer to a commit was lost, but the commit had landed: the batch is stored",
-			"topic", c.opts.Topic, "offsets", l.w.offsets)
-		c.committed(&l.w, l.res)
+		c.landedAfterAll(l)
 	case !known:
 		c.mu.Lock()
 		c.stats.InDoubt += int64(len(l.w.orders))
@@ -200,6 +195,13 @@ func (c *consumer) settle(ctx context.Context, l *lostCommit) {
 			"its orders are stored or not as the stored offsets say, and the next owner resumes from those",
 			"topic", c.opts.Topic, "orders", len(l.w.orders), "offsets", l.w.offsets)
 	}
+}
+
+// landedAfterAll counts a lost commit found to have landed as stored.
+func (c *consumer) landedAfterAll(l *lostCommit) {
+	c.log.Info("the database's answer to a commit was lost, but the commit had landed: the batch is stored",
+		"topic", c.opts.Topic, "offsets", l.w.offsets)
+	c.committed(&l.w, l.res)
 }
 
 // lostCommit is a write attempt whose commit may have landed: the
