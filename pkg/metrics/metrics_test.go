@@ -13,7 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
+	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/foodpipe/foodpipe/internal/testenv"
+	"github.com/foodpipe/foodpipe/pkg/config"
+	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/order"
 	"github.com/foodpipe/foodpipe/pkg/pipeline"
 	"github.com/foodpipe/foodpipe/pkg/store"
@@ -37,11 +41,32 @@ func observed(t *testing.T) *Metrics {
 	return m
 }
 
-// TestSeriesFollowTheConventions lints every series, foodpipe's, the
-// pool's, Go's and the process's, with client_golang's own linter.
+// withKafkaClient registers the kprom series of a real client, as every
+// command with --metrics-addr does, against franz-go's in-process broker.
+func withKafkaClient(t *testing.T, m *Metrics) {
+	t.Helper()
+	fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "orders"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fake.Close)
+	admin, err := kafka.NewAdmin(t.Context(), kafka.Cluster{
+		Config:   config.Kafka{Brokers: fake.ListenAddrs(), ConnectTimeout: 5 * time.Second},
+		ClientID: "foodpipe-test", Logger: testenv.Logger(t), Metrics: m.Registry,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+}
+
+// TestSeriesFollowTheConventions lints every series served on /metrics,
+// foodpipe's, a Kafka client's (kprom), the pool's, Go's and the
+// process's, with client_golang's own linter.
 func TestSeriesFollowTheConventions(t *testing.T) {
 	m := observed(t)
-	problems, err := testutil.GatherAndLint(m.Registry)
+	withKafkaClient(t, m)
+	problems, err := testutil.GatherAndLint(m.gatherer())
 	if err != nil {
 		t.Fatal(err)
 	}

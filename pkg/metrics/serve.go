@@ -7,15 +7,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Handler serves /metrics, /healthz and /readyz.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.gatherer(), promhttp.HandlerOpts{Registry: m.Registry}))
 	mux.HandleFunc("GET /healthz", probe(m.Health.Live))
 	mux.HandleFunc("GET /readyz", probe(m.Health.Ready))
 	return mux
@@ -56,4 +59,23 @@ func (m *Metrics) Serve(ctx context.Context, addr string, log *slog.Logger) (bou
 		_ = srv.Shutdown(sctx)
 		<-done
 	}, nil
+}
+
+// gatherer is what /metrics serves: the registry's series, with each gauge
+// named like a counter ("_total") renamed without the suffix. franz-go's
+// kprom names two gauges so (buffered_produce_records_total and
+// buffered_fetch_records_total: records in the client's buffers now, which
+// go down as well as up), and a rate() over them would mislead.
+func (m *Metrics) gatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		families, err := m.Registry.Gather()
+		for _, f := range families {
+			if f.GetType() == dto.MetricType_GAUGE {
+				if name, ok := strings.CutSuffix(f.GetName(), "_total"); ok {
+					f.Name = &name
+				}
+			}
+		}
+		return families, err
+	})
 }
