@@ -180,9 +180,19 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 	if stats.Elapsed == 0 {
 		return err // never started
 	}
+	res := newConsumeResult(opts.consume.Topic, opts.consume.Group, stats)
+	if werr := writeResult(out, opts.output, res, func(w io.Writer) error { return printConsume(w, res) }); werr != nil {
+		return werr
+	}
+	return err
+}
+
+// newConsumeResult is the summary of a run: its rate is over the busy part,
+// from the first records to the last commit, not over time spent waiting.
+func newConsumeResult(topic, group string, stats pipeline.Stats) consumeResult {
 	res := consumeResult{
-		Topic:           opts.consume.Topic,
-		Group:           opts.consume.Group,
+		Topic:           topic,
+		Group:           group,
 		Stored:          stats.Stored,
 		Duplicates:      stats.Duplicates,
 		Dropped:         stats.Dropped,
@@ -196,10 +206,7 @@ func runConsume(ctx context.Context, out io.Writer, opts consumeOptions) error {
 		res.ActiveSeconds = round3(active.Seconds())
 		res.RowsPerSecond = round1(float64(stats.Stored) / active.Seconds())
 	}
-	if werr := writeResult(out, opts.output, res, func(w io.Writer) error { return printConsume(w, res) }); werr != nil {
-		return werr
-	}
-	return err
+	return res
 }
 
 func printConsume(w io.Writer, r consumeResult) error {
