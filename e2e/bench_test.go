@@ -35,9 +35,18 @@ func TestBenchProduceAgreesWithTopic(t *testing.T) {
 				CPUs  int    `json:"cpus"`
 				Kafka string `json:"kafka"`
 			} `json:"machine"`
+			CPU struct {
+				User       float64 `json:"user_seconds"`
+				System     float64 `json:"system_seconds"`
+				PerMillion float64 `json:"seconds_per_million_records"`
+			} `json:"cpu"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 			t.Fatalf("%v\n%s", err, r)
+		}
+		// 21,000 records cost CPU: a zero would be a figure never measured.
+		if c := res.CPU; c.User+c.System <= 0 || c.PerMillion <= 0 {
+			t.Errorf("record size %s: CPU %+v, want the process's own, above zero", size, c)
 		}
 		var grew int64
 		for _, o := range testenv.EndOffsets(t, res.Topic) {

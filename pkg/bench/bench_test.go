@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -147,6 +148,13 @@ func TestRunE2EReadsLatenciesToTheCommit(t *testing.T) {
 	if len(r.Stages) != 3 || !near(r.Stages[0].Latency.Max, 3) || !near(r.Stages[0].Latency.P50, 2) ||
 		!near(r.Stages[1].Latency.Max, 2) || !near(r.Stages[2].Latency.Max, 3) {
 		t.Errorf("stages %+v: want to poll 1–3 ms, batch wait 2 ms, write 3 ms", r.Stages)
+	}
+	steps.CommitLatencies = func(_ context.Context, each func(time.Duration)) error {
+		each(4 * time.Millisecond) // two of the three rows have no commit time
+		return nil
+	}
+	if _, err = RunE2E(t.Context(), 100, time.Second, steps, nil); err == nil || !strings.Contains(err.Error(), "latencies of 1 rows read back, but the run stored 3") {
+		t.Errorf("latencies of 1 row of 3: err %v, want the run refused", err)
 	}
 	steps.CommitLatencies = func(context.Context, func(time.Duration)) error { return ErrNoCommitTimes }
 	if r, err = RunE2E(t.Context(), 100, time.Second, steps, nil); err != nil || r.LatencyTo != LatencyToTxStart || !near(r.Latency.Max, 3) {

@@ -114,5 +114,10 @@ func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2E
 	default:
 		return r, fmt.Errorf("commit latencies: %w", err)
 	}
+	if r.LatencyCount != r.Stored {
+		// A row without a latency (no commit time kept for it) or one the
+		// run did not store: the figures would not be of the run's orders.
+		return r, fmt.Errorf("latencies of %d rows read back, but the run stored %d", r.LatencyCount, r.Stored)
+	}
 	return r, nil
 }
