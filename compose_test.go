@@ -38,13 +38,15 @@ var wantDependsOn = map[string]map[string]string{
 		"init-topics": types.ServiceConditionCompletedSuccessfully, "init-db": types.ServiceConditionCompletedSuccessfully},
 }
 
-// wantCommands are the foodpipe invocations of the stack (after the image's
-// ENTRYPOINT, which dockerfile_test.go checks is the foodpipe binary).
-var wantCommands = map[string]string{
-	"init-topics": "topics init",
-	"init-db":     "db migrate",
-	"producer":    "produce",
-	"consumer":    "consume",
+// wantCommands are the foodpipe invocations of the stack, argument for
+// argument (after the image's ENTRYPOINT, which dockerfile_test.go checks is
+// the foodpipe binary): the README and the file's header promise a producer
+// at 10 orders/s and consumers in the group orders.
+var wantCommands = map[string][]string{
+	"init-topics": {"topics", "init"},
+	"init-db":     {"db", "migrate"},
+	"producer":    {"produce", "--rate", "10"},
+	"consumer":    {"consume", "--group", "orders"},
 }
 
 // wantPorts is everything published on the host: Kafka's host listener and
@@ -110,6 +112,12 @@ func TestComposeMutations(t *testing.T) {
 			`invalid argument "ten"`},
 		{"flag value out of range", func(m map[string]any) { svc(m, "producer")["command"] = []any{"produce", "--rate", "-1"} },
 			"invalid rate -1"},
+		{"consumers in another group", func(m map[string]any) { svc(m, "consumer")["command"] = []any{"consume", "--group", "other"} },
+			`consumer: command is ["consume" "--group" "other"], want ["consume" "--group" "orders"]`},
+		{"producer at another rate", func(m map[string]any) { svc(m, "producer")["command"] = []any{"produce", "--rate", "20"} },
+			`producer: command is ["produce" "--rate" "20"], want ["produce" "--rate" "10"]`},
+		{"producer flag dropped", func(m map[string]any) { svc(m, "producer")["command"] = []any{"produce"} },
+			`producer: command is ["produce"]`},
 		{"unknown variable", func(m map[string]any) { env(m, "consumer")["FOODPIPE_BROKER"] = "kafka:19092" },
 			"FOODPIPE_BROKER is not a foodpipe setting"},
 		{"bad variable value", func(m map[string]any) { env(m, "producer")["FOODPIPE_KAFKA_TIMEOUT"] = "soon" },
@@ -240,7 +248,7 @@ func checkImage(add func(string, ...any), name string, s types.ServiceConfig) {
 		add("kafka image is %s, want apache/kafka:4.1.1 (the official image, the version of the test bed)", s.Image)
 	case name == "postgres" && !postgresImage.MatchString(s.Image):
 		add("postgres image is %s, want postgres:15.<minor>", s.Image)
-	case wantCommands[name] != "" && (s.Build == nil || s.Build.Dockerfile != "Dockerfile" || s.PullPolicy != types.PullPolicyBuild):
+	case wantCommands[name] != nil && (s.Build == nil || s.Build.Dockerfile != "Dockerfile" || s.PullPolicy != types.PullPolicyBuild):
 		add("%s is not built from this clone's Dockerfile (build: ., pull_policy: build)", name)
 	}
 }
@@ -338,10 +346,19 @@ func checkFoodpipe(t *testing.T, add func(string, ...any), project *types.Projec
 		}
 	}
 
+	want := wantCommands[name]
+	if !slices.Equal(s.Command, want) {
+		add("%s: command is %q, want %q", name, s.Command, want)
+	}
+	// The command path is the words before the first flag.
+	path := want
+	if i := slices.IndexFunc(want, func(w string) bool { return strings.HasPrefix(w, "-") }); i >= 0 {
+		path = want[:i]
+	}
 	root := cmd.Command(&cmd.App{Stdout: io.Discard, Stderr: io.Discard})
 	c, args, err := root.Find(s.Command)
-	if err != nil || c.HasSubCommands() || c.CommandPath() != "foodpipe "+wantCommands[name] {
-		add("%s: %q is not a foodpipe command (want foodpipe %s)", name, s.Command, wantCommands[name])
+	if err != nil || c.HasSubCommands() || c.CommandPath() != "foodpipe "+strings.Join(path, " ") {
+		add("%s: %q is not a foodpipe command (want foodpipe %s)", name, s.Command, strings.Join(path, " "))
 		return
 	}
 	if err := c.ParseFlags(args); err != nil {
