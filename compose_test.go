@@ -134,6 +134,9 @@ func TestComposeMutations(t *testing.T) {
 		{"service missing", func(m map[string]any) { delete(m["services"].(map[string]any), "producer") }, "services are"},
 		{"depended-on service missing", func(m map[string]any) { delete(m["services"].(map[string]any), "init-topics") },
 			`depends on undefined service "init-topics"`},
+		{"host listener advertised as localhost", func(m map[string]any) {
+			env(m, "kafka")["KAFKA_ADVERTISED_LISTENERS"] = "INTERNAL://kafka:19092,EXTERNAL://localhost:9092"
+		}, "KAFKA_ADVERTISED_LISTENERS"},
 		{"auto topic creation", func(m map[string]any) { env(m, "kafka")["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] = "true" },
 			"KAFKA_AUTO_CREATE_TOPICS_ENABLE"},
 	}
@@ -305,7 +308,7 @@ func checkPorts(add func(string, ...any), project *types.Project) {
 func checkKafka(add func(string, ...any), s types.ServiceConfig) {
 	want := map[string]string{
 		"KAFKA_PROCESS_ROLES":             "broker,controller",
-		"KAFKA_ADVERTISED_LISTENERS":      "INTERNAL://kafka:19092,EXTERNAL://localhost:9092",
+		"KAFKA_ADVERTISED_LISTENERS":      "INTERNAL://kafka:19092,EXTERNAL://127.0.0.1:9092",
 		"KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
 	}
 	for k, v := range want {
