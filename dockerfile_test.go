@@ -176,16 +176,6 @@ func imageProblems(files map[string]string) []string {
 	if err != nil {
 		add("main.go: %v", err)
 	}
-	stamps := func(where, text string) {
-		for _, v := range []string{"version", "commit", "date"} {
-			if !strings.Contains(text, "-X main."+v+"=") {
-				add("%s does not set main.%s at link time", where, v)
-			} else if !linked[v] {
-				add("%s sets main.%s, which main.go does not declare", where, v)
-			}
-		}
-	}
-
 	for _, name := range []string{"Dockerfile", "Dockerfile.release"} {
 		var froms []string
 		var user, entrypoint, run string
@@ -224,7 +214,7 @@ func imageProblems(files map[string]string) []string {
 					add("Dockerfile: go build lacks %s", flag)
 				}
 			}
-			stamps("Dockerfile", run)
+			stampProblems(add, linked, "Dockerfile", run)
 		}
 	}
 
@@ -240,11 +230,23 @@ func imageProblems(files map[string]string) []string {
 		return problems
 	}
 	b := gr.Builds[0]
-	stamps(".goreleaser.yaml", strings.Join(b.Ldflags, " "))
+	stampProblems(add, linked, ".goreleaser.yaml", strings.Join(b.Ldflags, " "))
 	if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Contains(b.Flags, "-trimpath") {
 		add(".goreleaser.yaml: the build lacks CGO_ENABLED=0 or -trimpath")
 	}
 	return problems
+}
+
+// stampProblems requires that a build's link flags (text) set version,
+// commit and date, and that main.go declares each (linked).
+func stampProblems(add func(string, ...any), linked map[string]bool, where, text string) {
+	for _, v := range []string{"version", "commit", "date"} {
+		if !strings.Contains(text, "-X main."+v+"=") {
+			add("%s does not set main.%s at link time", where, v)
+		} else if !linked[v] {
+			add("%s sets main.%s, which main.go does not declare", where, v)
+		}
+	}
 }
 
 // mainVars returns the package-level variables main.go declares.
