@@ -162,7 +162,8 @@ func fromImage(args string) string {
 var goDirective = regexp.MustCompile(`(?m)^go (\S+)$`)
 
 // imageProblems checks Dockerfile, Dockerfile.release and the goreleaser
-// build against each other and against main.go and go.mod.
+// build against each other and against main.go and go.mod (the goreleaser
+// image section: release_image_test.go).
 func imageProblems(files map[string]string) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
@@ -175,16 +176,6 @@ func imageProblems(files map[string]string) []string {
 	if err != nil {
 		add("main.go: %v", err)
 	}
-	stamps := func(where, text string) {
-		for _, v := range []string{"version", "commit", "date"} {
-			if !strings.Contains(text, "-X main."+v+"=") {
-				add("%s does not set main.%s at link time", where, v)
-			} else if !linked[v] {
-				add("%s sets main.%s, which main.go does not declare", where, v)
-			}
-		}
-	}
-
 	for _, name := range []string{"Dockerfile", "Dockerfile.release"} {
 		var froms []string
 		var user, entrypoint, run string
@@ -223,7 +214,7 @@ func imageProblems(files map[string]string) []string {
 					add("Dockerfile: go build lacks %s", flag)
 				}
 			}
-			stamps("Dockerfile", run)
+			stampProblems(add, linked, "Dockerfile", run)
 		}
 	}
 
@@ -233,23 +224,29 @@ func imageProblems(files map[string]string) []string {
 			Flags   []string `yaml:"flags"`
 			Ldflags []string `yaml:"ldflags"`
 		} `yaml:"builds"`
-		Dockers []struct {
-			Dockerfile string `yaml:"dockerfile"`
-		} `yaml:"dockers_v2"`
 	}
 	if err := yaml.Unmarshal([]byte(files[".goreleaser.yaml"]), &gr); err != nil || len(gr.Builds) != 1 {
 		add(".goreleaser.yaml: want one build: %v", err)
 		return problems
 	}
 	b := gr.Builds[0]
-	stamps(".goreleaser.yaml", strings.Join(b.Ldflags, " "))
+	stampProblems(add, linked, ".goreleaser.yaml", strings.Join(b.Ldflags, " "))
 	if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Contains(b.Flags, "-trimpath") {
 		add(".goreleaser.yaml: the build lacks CGO_ENABLED=0 or -trimpath")
 	}
-	if len(gr.Dockers) != 1 || gr.Dockers[0].Dockerfile != "Dockerfile.release" {
-		add(".goreleaser.yaml: the image is not built from Dockerfile.release")
-	}
 	return problems
+}
+
+// stampProblems requires that a build's link flags (text) set version,
+// commit and date, and that main.go declares each (linked).
+func stampProblems(add func(string, ...any), linked map[string]bool, where, text string) {
+	for _, v := range []string{"version", "commit", "date"} {
+		if !strings.Contains(text, "-X main."+v+"=") {
+			add("%s does not set main.%s at link time", where, v)
+		} else if !linked[v] {
+			add("%s sets main.%s, which main.go does not declare", where, v)
+		}
+	}
 }
 
 // mainVars returns the package-level variables main.go declares.
