@@ -1,13 +1,9 @@
 package config
 
 import (
-	"bufio"
-	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +12,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/foodpipe/foodpipe/pkg/order"
-	"go.yaml.in/yaml/v3"
 )
 
 // writeFile writes a config file into a fresh temp dir and returns its path.
@@ -90,100 +85,6 @@ func TestLoadSearchFiles(t *testing.T) {
 	}
 	if !reflect.DeepEqual(*cfg, Default()) {
 		t.Errorf("no file found: got %+v, want the defaults", *cfg)
-	}
-}
-
-func TestLoadErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		file    string
-		env     map[string]string
-		args    []string
-		wantErr []string // substrings of the one-line error
-	}{
-		{name: "unknown file key", file: "brokerz: [a:1]\n", wantErr: []string{`unknown key "brokerz"`, `did you mean "brokers"`}},
-		{name: "nested section is unknown", file: "kafka:\n  tls: true\n", wantErr: []string{`unknown key "kafka"`}},
-		{name: "bad yaml", file: "rate: [1\n", wantErr: []string{"config file", "line"}},
-		{name: "key twice", file: "topic: a\nrate: 5\ntopic: b\n", wantErr: []string{`key "topic" given twice`, "lines 1 and 3"}},
-		{name: "not a mapping", file: "- topic\n", wantErr: []string{"config file", "want key: value lines"}},
-		{name: "a scalar", file: "just text\n", wantErr: []string{"config file", "want key: value lines"}},
-		{name: "two documents", file: "topic: a\n---\ntopic: b\nrate: 99\n", wantErr: []string{"more than one YAML document"}},
-		{name: "an empty document first", file: "---\n---\ntopic: b\n", wantErr: []string{"more than one YAML document"}},
-		{name: "bad number from file", file: "rate: fast\n", wantErr: []string{`invalid rate "fast"`, "foodpipe.yaml", "want a number"}},
-		{name: "bad number from env", env: map[string]string{"FOODPIPE_COUNT": "ten"}, wantErr: []string{`invalid count "ten" (from FOODPIPE_COUNT): want a whole number`}},
-		{name: "duration without unit", file: "duration: 10\n", wantErr: []string{"invalid duration", "with a unit"}},
-		{name: "negative rate", args: []string{"--rate=-1"}, wantErr: []string{"invalid rate -1"}},
-		{name: "zero partitions", args: []string{"--partitions=0"}, wantErr: []string{"invalid partitions 0: must be between 1 and"}},
-		{name: "bad output", env: map[string]string{"FOODPIPE_OUTPUT": "xml"}, wantErr: []string{`invalid output "xml": must be one of text, json`}},
-		{name: "broker without port", env: map[string]string{"FOODPIPE_BROKERS": "localhost"}, wantErr: []string{`invalid brokers "localhost": want host:port`}},
-		{name: "broker port out of range", env: map[string]string{"FOODPIPE_BROKERS": "h:70000"}, wantErr: []string{"port must be"}},
-		{name: "bad topic", env: map[string]string{"FOODPIPE_TOPIC": "orders!"}, wantErr: []string{`invalid topic "orders!"`}},
-		{name: "derived dlq name too long", env: map[string]string{"FOODPIPE_TOPIC": strings.Repeat("a", 246)},
-			wantErr: []string{"invalid topic", "its dead-letter topic " + strings.Repeat("a", 246) + ".dlq", "249", "--dlq-topic"}},
-		{name: "group of spaces", env: map[string]string{"FOODPIPE_GROUP": "   "}, wantErr: []string{`invalid group "   "`, "only spaces"}},
-		{name: "instance id of spaces", env: map[string]string{"FOODPIPE_INSTANCE_ID": " "}, wantErr: []string{`invalid instance-id " "`, "only spaces"}},
-		{name: "dlq equals topic", env: map[string]string{"FOODPIPE_DLQ_TOPIC": "food-orders"}, wantErr: []string{"must differ from topic"}},
-		// Kafka refuses a topic whose name differs from an existing one only
-		// in '.' versus '_' (their metric names would clash).
-		{name: "dlq collides with topic", env: map[string]string{"FOODPIPE_TOPIC": "food_orders", "FOODPIPE_DLQ_TOPIC": "food.orders"},
-			wantErr: []string{`invalid dlq-topic "food.orders"`, `collides with topic "food_orders"`}},
-		// retention.ms is whole milliseconds: 500µs would become 0, "delete at once".
-		// Values the Kafka client, the order generator or PostgreSQL would
-		// refuse at run time (exit 1, in their words) are usage errors.
-		{name: "delivery timeout under franz-go's 1s", env: map[string]string{"FOODPIPE_DELIVERY_TIMEOUT": "999ms"}, wantErr: []string{"invalid delivery-timeout 999ms: must be between 1s and"}},
-		{name: "linger over franz-go's minute", env: map[string]string{"FOODPIPE_LINGER": "61s"}, wantErr: []string{"invalid linger 1m1s: must be between 0s and 1m0s"}},
-		{name: "fetch over franz-go's read limit", env: map[string]string{"FOODPIPE_FETCH_MAX_BYTES": "104857601"}, wantErr: []string{"invalid fetch-max-bytes 104857601: must be between 1024 and 104857600"}},
-		{name: "rebalance timeout under 100ms", env: map[string]string{"FOODPIPE_REBALANCE_TIMEOUT": "1ms"}, wantErr: []string{"invalid rebalance-timeout 1ms: must be between 100ms and"}},
-		{name: "session timeout under 100ms", env: map[string]string{"FOODPIPE_SESSION_TIMEOUT": "50ms", "FOODPIPE_HEARTBEAT_INTERVAL": "10ms"}, wantErr: []string{"invalid session-timeout 50ms: must be between 100ms and"}},
-		{name: "session timeout past int32 ms", env: map[string]string{"FOODPIPE_SESSION_TIMEOUT": "1000h"}, wantErr: []string{"invalid session-timeout 1000h0m0s: must be between 100ms and 596h31m23.647s"}},
-		{name: "lock timeout past int32 ms", env: map[string]string{"FOODPIPE_LOCK_TIMEOUT": "597h"}, wantErr: []string{"invalid lock-timeout 597h0m0s: must be between 1ms and 596h31m23.647s"}},
-		{name: "heartbeat that spins", env: map[string]string{"FOODPIPE_HEARTBEAT_INTERVAL": "1ns"}, wantErr: []string{"invalid heartbeat-interval 1ns: must be between 100ms and"}},
-		{name: "progress that floods", env: map[string]string{"FOODPIPE_PROGRESS_INTERVAL": "1ns"}, wantErr: []string{"invalid progress-interval 1ns: must be 0 (never) or at least 100ms"}},
-		{name: "more customers than the generator has", env: map[string]string{"FOODPIPE_CUSTOMERS": "1000001"}, wantErr: []string{"invalid customers 1000001: must be between 1 and 1000000"}},
-		{name: "retention under a millisecond", env: map[string]string{"FOODPIPE_RETENTION": "500us"}, wantErr: []string{"invalid retention 500µs: must be at least 1ms"}},
-		{name: "dlq retention under a millisecond", env: map[string]string{"FOODPIPE_DLQ_RETENTION": "999us"}, wantErr: []string{"invalid dlq-retention 999µs: must be at least 1ms"}},
-		{name: "bad sasl", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "GSSAPI"}, wantErr: []string{`invalid kafka-sasl-mechanism "GSSAPI"`}},
-		{name: "sasl needs user", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain"}, wantErr: []string{"kafka-username", "required"}},
-		{name: "sasl needs a password", env: map[string]string{"FOODPIPE_KAFKA_SASL_MECHANISM": "plain", "FOODPIPE_KAFKA_USERNAME": "u"},
-			wantErr: []string{`invalid kafka-password ""`, "is required with kafka-sasl-mechanism"}},
-		{name: "a password needs sasl", env: map[string]string{"FOODPIPE_KAFKA_PASSWORD": "s3cret"},
-			wantErr: []string{`invalid kafka-sasl-mechanism ""`, "is required with kafka-password"}},
-		{name: "tls off beside a CA file", env: map[string]string{"FOODPIPE_KAFKA_TLS": "false", "FOODPIPE_KAFKA_CA_FILE": "/ca.pem"},
-			wantErr: []string{"invalid kafka-tls false", "contradicts"}},
-		{name: "key without cert", file: "kafka-key-file: k.pem\n", wantErr: []string{"needs kafka-cert-file"}},
-		{name: "bad acks", file: "acks: 2\n", wantErr: []string{`invalid acks "2"`}},
-		{name: "bad log level", file: "log-level: loud\n", wantErr: []string{`invalid log-level "loud"`}},
-		{name: "zero throughput", file: "throughput: 0\n", wantErr: []string{"invalid throughput 0"}},
-		{name: "empty env var is not blamed", env: map[string]string{"FOODPIPE_RATE": ""}, file: "rate: fast\n", wantErr: []string{`invalid rate "fast" (from `, `foodpipe.yaml)`}},
-		{name: "secret value never echoed", env: map[string]string{"FOODPIPE_KAFKA_PASSWORD": ""}, file: "kafka-password: [s3cret]\n", wantErr: []string{"invalid kafka-password", redacted}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for k, v := range tt.env {
-				t.Setenv(k, v)
-			}
-			opts := Options{}
-			if tt.file != "" {
-				opts.File = writeFile(t, tt.file)
-			}
-			fs := flagSet(t, tt.args, "rate", "partitions")
-			_, err := Load(fs, opts)
-			if err == nil {
-				t.Fatalf("Load succeeded, want an error containing %q", tt.wantErr)
-			}
-			msg := err.Error()
-			if strings.Contains(msg, "\n") {
-				t.Errorf("error is not one line: %q", msg)
-			}
-			if strings.Contains(msg, "s3cret") {
-				t.Errorf("error shows the secret: %q", msg)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(msg, want) {
-					t.Errorf("error %q does not contain %q", msg, want)
-				}
-			}
-		})
 	}
 }
 
@@ -278,168 +179,6 @@ func TestLoadNormalises(t *testing.T) {
 	}
 }
 
-var update = flag.Bool("update", false, "rewrite config.example.yaml from the Config struct")
-
-// TestExampleMatchesConfig keeps config.example.yaml and the Config struct in
-// step: the file is exactly what Example renders (go test -update rewrites
-// it), every key is documented by a comment, and loading it yields exactly
-// the defaults.
-func TestExampleMatchesConfig(t *testing.T) {
-	const example = "../../config.example.yaml"
-	rendered, err := Example()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if *update {
-		if err := os.WriteFile(example, rendered, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	data, err := os.ReadFile(example)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(data) != string(rendered) {
-		t.Errorf("config.example.yaml is not what Example renders; run go test ./pkg/config -run TestExampleMatchesConfig -update")
-	}
-
-	// Independently of Example: key lines in Config order, each with a
-	// comment above it.
-	var keys []string
-	prevComment := false
-	sc := bufio.NewScanner(strings.NewReader(string(data)))
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "#"):
-			prevComment = true
-			continue
-		case strings.TrimSpace(line) == "":
-		default:
-			key, _, ok := strings.Cut(line, ":")
-			if !ok {
-				t.Fatalf("example line %q is not key: value", line)
-			}
-			if !prevComment {
-				t.Errorf("example key %q has no comment above it", key)
-			}
-			keys = append(keys, key)
-		}
-		prevComment = false
-	}
-	var want []string
-	for _, k := range Keys() {
-		want = append(want, k.Name)
-	}
-	if !reflect.DeepEqual(keys, want) {
-		t.Errorf("example keys\n%q\nwant (Config struct order)\n%q", keys, want)
-	}
-
-	cfg, err := Load(nil, Options{File: example})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.File, cfg.set = "", nil // where values came from is not a value
-	if def := Default(); !reflect.DeepEqual(*cfg, def) {
-		t.Errorf("example values differ from the defaults:\n got %+v\nwant %+v", *cfg, def)
-	}
-}
-
-func TestRedaction(t *testing.T) {
-	tests := []struct {
-		in      string
-		secrets []string // no part of any may be shown
-		keep    string   // what must survive
-	}{
-		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", []string{"hunter2"}, "@db:5432/orders?sslmode=disable"},
-		{"postgresql://app:hunter2@db/orders", []string{"hunter2"}, "postgresql://app:"},
-		{"postgres://db/orders?password=hunter2&sslmode=require", []string{"hunter2"}, "sslmode=require"},
-		{"postgres://app@db/orders?sslpassword=keypass", []string{"keypass"}, "app@db"},
-		{"host=db user=app password=hunter2 dbname=orders", []string{"hunter2"}, "dbname=orders"},
-		{"host=db password='hunter 2' dbname=orders", []string{"hunter", " 2'"}, "dbname=orders"},
-		{`host=db password=First\ SecondHalfSecret dbname=orders`, []string{"First", "SecondHalfSecret"}, "dbname=orders"},
-		{`host=db password = 'it\'s a secret' dbname=orders`, []string{"it", "s a secret"}, "dbname=orders"},
-		{`password=a\\b\ c host=db`, []string{`a\`, `b\ c`, "b c"}, "host=db"},
-		{"host=db sslpassword=keypass", []string{"keypass"}, "host=db"},
-		{"host=db password='unterminated secret", []string{"unterminated", "secret"}, ""},
-		{"postgres://app:%zz@db/orders", []string{"%zz"}, ""},
-		// URLs of other drivers, refused later, but shown by config show
-		// and in the refusal.
-		{"jdbc:postgresql://db:5432/orders?user=app&password=hunter2", []string{"hunter2"}, "db:5432/orders"},
-		{"postgresql+psycopg2://app:hunter2@db:5432/orders", []string{"hunter2"}, "@db:5432/orders"},
-		{"mysql://app:hunter2@db/orders", []string{"hunter2"}, "@db/orders"},
-	}
-	for _, tt := range tests {
-		got := RedactDSN(tt.in)
-		for _, secret := range tt.secrets {
-			if strings.Contains(got, secret) {
-				t.Errorf("RedactDSN(%q) = %q: shows %q", tt.in, got, secret)
-			}
-		}
-		if !strings.Contains(got, redacted) || !strings.Contains(got, tt.keep) {
-			t.Errorf("RedactDSN(%q) = %q: want the password replaced by %s and %q kept", tt.in, got, redacted, tt.keep)
-		}
-	}
-	secrets := DSNSecrets(`host=db password=First\ SecondHalfSecret sslpassword='k p'`)
-	if strings.Join(secrets, "|") != "First SecondHalfSecret|k p" {
-		t.Errorf("DSNSecrets = %q", secrets)
-	}
-	if got := RedactDSN("postgres://app@db/orders"); got != "postgres://app@db/orders" {
-		t.Errorf("a URL without password changed: %q", got)
-	}
-
-	cfg := Default()
-	cfg.Kafka.SASLMechanism, cfg.Kafka.Username, cfg.Kafka.Password = "PLAIN", "app", "kafka-secret"
-	cfg.Postgres.DatabaseURL = "postgres://app:pg-secret@db/orders"
-	y, err := cfg.MarshalYAML()
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := json.Marshal(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, out := range []string{string(y), string(j)} {
-		if strings.Contains(out, "kafka-secret") || strings.Contains(out, "pg-secret") {
-			t.Errorf("secret printed:\n%s", out)
-		}
-	}
-	if cfg.Kafka.Password != "kafka-secret" {
-		t.Error("Redacted modified the original config")
-	}
-
-	// The YAML printed by config show is itself a valid config file.
-	var m map[string]any
-	if err := yaml.Unmarshal(y, &m); err != nil {
-		t.Fatal(err)
-	}
-	if m["linger"] != "10ms" || m["rate"] != 10 {
-		t.Errorf("yaml values: linger=%v rate=%v", m["linger"], m["rate"])
-	}
-	reloaded, err := Load(nil, Options{File: writeFile(t, string(y))})
-	if err != nil {
-		t.Fatalf("config show output does not load back: %v", err)
-	}
-	if reloaded.KafkaProducer.Linger != 10*time.Millisecond {
-		t.Errorf("reloaded linger = %v", reloaded.KafkaProducer.Linger)
-	}
-
-	// The dead-letter topic derived from the topic is shown by its
-	// effective name but stays derived in the file: another topic used
-	// with that file gets its own dead-letter topic, not this one's.
-	if !strings.Contains(string(y), "food-orders.dlq") || !strings.Contains(string(j), `"dlq-topic":"food-orders.dlq"`) {
-		t.Errorf("effective dead-letter topic not shown:\n%s\n%s", y, j)
-	}
-	t.Setenv("FOODPIPE_TOPIC", "other")
-	if reloaded, err = Load(nil, Options{File: writeFile(t, string(y))}); err != nil || reloaded.Kafka.DLQ() != "other.dlq" {
-		t.Errorf("config show output with topic other: dead-letter topic %q (err %v), want other.dlq", reloaded.Kafka.DLQ(), err)
-	}
-	cfg.Kafka.DLQTopic = "mine.dlq"
-	if y, err = cfg.MarshalYAML(); err != nil || !strings.Contains(string(y), "dlq-topic: mine.dlq\n") {
-		t.Errorf("a dead-letter topic set is not kept (err %v):\n%s", err, y)
-	}
-}
-
 // TestUnknownEnv: a FOODPIPE_ variable that is no setting is listed, with
 // the setting it was likely meant to be; the settings themselves, and the
 // variables foodpipe's config file option, tests and test bed read, are not.
@@ -457,63 +196,6 @@ func TestUnknownEnv(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("UnknownEnv = %+v, want %+v", got, want)
-	}
-}
-
-// TestSecretsInAReadableFile: a config file that holds a password (the
-// Kafka one, or one inside database-url) and that other users may read is
-// flagged, as libpq flags a loose ~/.pgpass; a private one, or one without
-// a password, is not.
-func TestSecretsInAReadableFile(t *testing.T) {
-	if runtime.GOOS == "windows" {
-		t.Skip("file modes do not say who may read a file on Windows")
-	}
-	const sasl = "kafka-sasl-mechanism: PLAIN\nkafka-username: app\n"
-	tests := []struct {
-		content string
-		mode    os.FileMode
-		want    bool
-	}{
-		{sasl + "kafka-password: s3cret\n", 0o644, true},
-		{sasl + "kafka-password: s3cret\n", 0o640, true},
-		{sasl + "kafka-password: s3cret\n", 0o600, false},
-		{sasl + "kafka-password: 123456\n", 0o644, true},
-		{"database-url: postgres://app:s3cret@db/orders\n", 0o604, true},
-		{"database-url: host=db user=app password=s3cret\n", 0o644, true},
-		{"database-url: postgres://app@db/orders\n", 0o644, false},
-		{"rate: 5\n", 0o644, false},
-	}
-	for _, tt := range tests {
-		path := writeFile(t, tt.content)
-		if err := os.Chmod(path, tt.mode); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := Load(nil, Options{File: path})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if cfg.SecretsReadable != tt.want {
-			t.Errorf("%q at %v: SecretsReadable = %v, want %v", tt.content, tt.mode, cfg.SecretsReadable, tt.want)
-		}
-	}
-}
-
-// TestWithoutPasswords: the passwords go, keyword and all, whatever their
-// quoting; everything else stays as written.
-func TestWithoutPasswords(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"postgres://app:hunter2@db:5432/orders?sslmode=disable", "postgres://app@db:5432/orders?sslmode=disable"},
-		{"postgres://db/orders?password=hunter2", "postgres://db/orders"},
-		{"postgres://app@db/orders", "postgres://app@db/orders"},
-		{"host=db password=hunter2 dbname=orders", "host=db dbname=orders"},
-		{"host=db password = 'hunter 2' application_name='a  b'", "host=db application_name='a  b'"},
-		{`password=First\ Second host=db sslpassword=k`, "host=db"},
-		{"host=db password='unterminated secret", redacted},
-	}
-	for _, tt := range tests {
-		if got := WithoutPasswords(tt.in); got != tt.want {
-			t.Errorf("WithoutPasswords(%q) = %q, want %q", tt.in, got, tt.want)
-		}
 	}
 }
 
