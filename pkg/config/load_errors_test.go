@@ -8,14 +8,19 @@ import (
 	"testing"
 )
 
-func TestLoadErrors(t *testing.T) {
-	tests := []struct {
-		name    string
-		file    string
-		env     map[string]string
-		args    []string
-		wantErr []string // substrings of the one-line error
-	}{
+// loadErrorCase is one refusal: a config file, variables and flags, and
+// what the error says.
+type loadErrorCase struct {
+	name    string
+	file    string
+	env     map[string]string
+	args    []string
+	wantErr []string // substrings of the one-line error
+}
+
+// loadErrorCases are TestLoadErrors' table.
+func loadErrorCases() []loadErrorCase {
+	return []loadErrorCase{
 		{name: "unknown file key", file: "brokerz: [a:1]\n", wantErr: []string{`unknown key "brokerz"`, `did you mean "brokers"`}},
 		{name: "nested section is unknown", file: "kafka:\n  tls: true\n", wantErr: []string{`unknown key "kafka"`}},
 		{name: "bad yaml", file: "rate: [1\n", wantErr: []string{"config file", "line"}},
@@ -72,7 +77,10 @@ func TestLoadErrors(t *testing.T) {
 		{name: "empty env var is not blamed", env: map[string]string{"FOODPIPE_RATE": ""}, file: "rate: fast\n", wantErr: []string{`invalid rate "fast" (from `, `foodpipe.yaml)`}},
 		{name: "secret value never echoed", env: map[string]string{"FOODPIPE_KAFKA_PASSWORD": ""}, file: "kafka-password: [s3cret]\n", wantErr: []string{"invalid kafka-password", redacted}},
 	}
-	for _, tt := range tests {
+}
+
+func TestLoadErrors(t *testing.T) {
+	for _, tt := range loadErrorCases() {
 		t.Run(tt.name, func(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)

@@ -1,8 +1,8 @@
 package config
 
-// Secrets: redacted wherever a DSN or the config is shown, dropped where a
-// DSN is logged, and flagged when the file holding them is readable by
-// others.
+// Secrets: redacted wherever a DSN or the config is shown, removed from a
+// DSN handed to another client, and flagged when the file holding them is
+// readable by others.
 
 import (
 	"encoding/json"
@@ -57,7 +57,14 @@ func TestRedaction(t *testing.T) {
 	if got := RedactDSN("postgres://app@db/orders"); got != "postgres://app@db/orders" {
 		t.Errorf("a URL without password changed: %q", got)
 	}
+	checkConfigShowRedacts(t)
+}
 
+// checkConfigShowRedacts: config show's YAML and JSON hide the secrets
+// without changing the config, and the YAML loads back as a config file
+// that keeps the dead-letter topic derived unless it was set.
+func checkConfigShowRedacts(t *testing.T) {
+	t.Helper()
 	cfg := Default()
 	cfg.Kafka.SASLMechanism, cfg.Kafka.Username, cfg.Kafka.Password = "PLAIN", "app", "kafka-secret"
 	cfg.Postgres.DatabaseURL = "postgres://app:pg-secret@db/orders"
