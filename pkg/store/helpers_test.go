@@ -94,3 +94,10 @@ func loadOffsets(tb testing.TB, db *DB, group, topic string) map[int32]int64 {
 }
 
 func mapString(m map[int32]int64) string { return fmt.Sprint(m) }
+
+// changed is a copy of o with other content under the same order_id.
+func changed(o *order.Order) *order.Order {
+	c := *o
+	c.CustomerName = "Someone Else"
+	return &c
+}
