@@ -149,10 +149,10 @@ func (r *Recorder) Warmup() int64 {
 }
 
 func finish(r *ProduceReport, d time.Duration) {
-	r.Seconds = round3(d.Seconds())
+	r.Seconds = Round3(d.Seconds())
 	if d > 0 {
-		r.RecordsPerSec = round3(float64(r.Records) / d.Seconds())
-		r.MBPerSec = round3(float64(r.Bytes) / MB / d.Seconds())
+		r.RecordsPerSec = Round3(float64(r.Records) / d.Seconds())
+		r.MBPerSec = Round3(float64(r.Bytes) / MB / d.Seconds())
 	}
 }
 
