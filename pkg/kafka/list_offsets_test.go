@@ -16,16 +16,13 @@ func TestListOffsets(t *testing.T) {
 	t.Parallel()
 	c, cluster := fakeCluster(t, 2, "t")
 	ctx := t.Context()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := fakeProducer(t, c, "t", kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	var records []*kgo.Record
 	for _, p := range []int32{0, 0, 0, 1} {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Partition: p, Value: []byte("x")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		records = append(records, &kgo.Record{Partition: p, Value: []byte("x")})
+	}
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 	admin := testAdmin(ctx, t, cluster)
 	if err := admin.DeleteBefore(ctx, "t", map[int32]int64{0: 1}); err != nil {
