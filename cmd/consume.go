@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/foodpipe/foodpipe/pkg/bench"
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/pipeline"
@@ -199,12 +200,12 @@ func newConsumeResult(topic, group string, stats pipeline.Stats) consumeResult {
 		InDoubt:         stats.InDoubt,
 		DeadLettered:    stats.DeadLettered,
 		Batches:         stats.Batches,
-		DurationSeconds: round3(stats.Elapsed.Seconds()),
+		DurationSeconds: bench.Round3(stats.Elapsed.Seconds()),
 		Offsets:         stats.Offsets,
 	}
 	if active := stats.LastCommit - stats.FirstRecords; stats.Batches > 0 && active > 0 {
-		res.ActiveSeconds = round3(active.Seconds())
-		res.RowsPerSecond = round1(float64(stats.Stored) / active.Seconds())
+		res.ActiveSeconds = bench.Round3(active.Seconds())
+		res.RowsPerSecond = bench.Round1(float64(stats.Stored) / active.Seconds())
 	}
 	return res
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/foodpipe/foodpipe/pkg/bench"
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 	"github.com/foodpipe/foodpipe/pkg/pipeline"
@@ -127,8 +128,8 @@ func runProduce(ctx context.Context, out io.Writer, opts produceOptions) error {
 		Topic:           opts.topic,
 		Produced:        stats.Produced,
 		Failed:          stats.Failed,
-		DurationSeconds: round3(stats.Elapsed.Seconds()),
-		RatePerSecond:   round1(float64(stats.Produced) / stats.Elapsed.Seconds()),
+		DurationSeconds: bench.Round3(stats.Elapsed.Seconds()),
+		RatePerSecond:   bench.Round1(float64(stats.Produced) / stats.Elapsed.Seconds()),
 		TargetRate:      opts.produce.Rate,
 		Stopped:         stats.Stopped,
 		Partitions:      stats.Partitions,
@@ -169,13 +170,10 @@ func producedMeans(acks string) string {
 	return "acknowledged by the broker"
 }
 
-func round1(x float64) float64 { return float64(int64(x*10+0.5)) / 10 }
-
 // perSecond is n over d, to one decimal; 0 for no time.
 func perSecond(n int64, d time.Duration) float64 {
 	if d <= 0 {
 		return 0
 	}
-	return round1(float64(n) / d.Seconds())
+	return bench.Round1(float64(n) / d.Seconds())
 }
-func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

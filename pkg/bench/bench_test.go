@@ -101,7 +101,7 @@ func TestRunSinkComparesWithTheRawCopy(t *testing.T) {
 	if r.RowsPerSec != 500 || r.JoinSeconds != 1 || r.Seconds != 2 {
 		t.Errorf("rates: %v rows/s over %v s (join %v s); want 500 over 2, the join left out", r.RowsPerSec, r.Seconds, r.JoinSeconds)
 	}
-	if want := round3(r.RowsPerSec / r.RawRowsPerSec); r.RatioToRawCopy != want || r.RatioToRawCopy <= 0 {
+	if want := Round3(r.RowsPerSec / r.RawRowsPerSec); r.RatioToRawCopy != want || r.RatioToRawCopy <= 0 {
 		t.Errorf("ratio %v, want %v", r.RatioToRawCopy, want)
 	}
 	steps.Drain = func(context.Context) (Drained, error) { return Drained{}, errors.New("group gone") }

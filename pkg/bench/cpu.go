@@ -17,9 +17,9 @@ type cpuMark struct{ user, system time.Duration }
 // since is the CPU spent from m to now, and per million of records.
 func (m cpuMark) since(records int64) CPU {
 	now := markCPU()
-	c := CPU{UserSeconds: round3((now.user - m.user).Seconds()), SystemSeconds: round3((now.system - m.system).Seconds())}
+	c := CPU{UserSeconds: Round3((now.user - m.user).Seconds()), SystemSeconds: Round3((now.system - m.system).Seconds())}
 	if records > 0 {
-		c.SecondsPerMillion = round3((c.UserSeconds + c.SystemSeconds) * 1e6 / float64(records))
+		c.SecondsPerMillion = Round3((c.UserSeconds + c.SystemSeconds) * 1e6 / float64(records))
 	}
 	return c
 }

@@ -92,8 +92,8 @@ func RunE2E(ctx context.Context, rate float64, duration time.Duration, steps E2E
 		return r, fmt.Errorf("consume: %w", c.err)
 	}
 	r.Produced, r.Stored, r.MaxLag = produced, c.stored, c.maxLag
-	r.ProducedPerSec = round3(float64(produced) / produceTook.Seconds())
-	r.StoredPerSec = round3(float64(c.stored) / c.took.Seconds())
+	r.ProducedPerSec = Round3(float64(produced) / produceTook.Seconds())
+	r.StoredPerSec = Round3(float64(c.stored) / c.took.Seconds())
 	r.Stages = stages.Summary()
 
 	if phase != nil {

@@ -47,9 +47,9 @@ func (h *Histogram) Summary() Latency {
 	if h.h.TotalCount() == 0 {
 		return Latency{}
 	}
-	ms := func(us int64) float64 { return round3(float64(us) / 1000) }
+	ms := func(us int64) float64 { return Round3(float64(us) / 1000) }
 	return Latency{
-		Avg:  round3(h.h.Mean() / 1000),
+		Avg:  Round3(h.h.Mean() / 1000),
 		Max:  ms(h.h.Max()),
 		P50:  ms(h.h.ValueAtQuantile(50)),
 		P95:  ms(h.h.ValueAtQuantile(95)),
@@ -57,5 +57,3 @@ func (h *Histogram) Summary() Latency {
 		P999: ms(h.h.ValueAtQuantile(99.9)),
 	}
 }
-
-func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/foodpipe/foodpipe/internal/tick"
 )
 
 // MB is the unit of the MB/sec figures, as kafka-producer-perf-test uses it.
@@ -149,10 +151,10 @@ func (r *Recorder) Warmup() int64 {
 }
 
 func finish(r *ProduceReport, d time.Duration) {
-	r.Seconds = round3(d.Seconds())
+	r.Seconds = Round3(d.Seconds())
 	if d > 0 {
-		r.RecordsPerSec = round3(float64(r.Records) / d.Seconds())
-		r.MBPerSec = round3(float64(r.Bytes) / MB / d.Seconds())
+		r.RecordsPerSec = Round3(float64(r.Records) / d.Seconds())
+		r.MBPerSec = Round3(float64(r.Bytes) / MB / d.Seconds())
 	}
 }
 
@@ -196,28 +198,8 @@ func RunProduce(ctx context.Context, s Sender, payload Payload, rec *Recorder, o
 // windows reports a window every opts.Window until stopped; stopping twice
 // is harmless.
 func windows(rec *Recorder, opts ProduceOptions) (stop func()) {
-	if opts.Window <= 0 || opts.OnWindow == nil {
+	if opts.OnWindow == nil {
 		return func() {}
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(opts.Window)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				opts.OnWindow(rec.flushWindow())
-			case <-done:
-				return
-			}
-		}
-	})
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			close(done)
-			wg.Wait()
-		})
-	}
+	return tick.Every(opts.Window, func() { opts.OnWindow(rec.flushWindow()) })
 }

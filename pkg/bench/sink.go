@@ -69,7 +69,7 @@ func RunSink(ctx context.Context, n int64, steps SinkSteps, phase func(string)) 
 	if err := steps.Backlog(ctx, n); err != nil {
 		return r, fmt.Errorf("backlog: %w", err)
 	}
-	r.BacklogSeconds = round3(time.Since(t).Seconds())
+	r.BacklogSeconds = Round3(time.Since(t).Seconds())
 
 	say("draining through the consume path")
 	cpu := markCPU()
@@ -79,12 +79,12 @@ func RunSink(ctx context.Context, n int64, steps SinkSteps, phase func(string)) 
 	}
 	r.CPU = cpu.since(d.Rows)
 	r.Rows, r.Batches = d.Rows, d.Batches
-	r.JoinSeconds, r.Seconds = round3(d.Join.Seconds()), round3(d.Write.Seconds())
+	r.JoinSeconds, r.Seconds = Round3(d.Join.Seconds()), Round3(d.Write.Seconds())
 	if d.Write > 0 {
-		r.RowsPerSec = round3(float64(d.Rows) / d.Write.Seconds())
+		r.RowsPerSec = Round3(float64(d.Rows) / d.Write.Seconds())
 	}
 	if d.Batches > 0 {
-		r.AvgBatch = round3(float64(d.Rows) / float64(d.Batches))
+		r.AvgBatch = Round3(float64(d.Rows) / float64(d.Batches))
 	}
 	if r.RowsCounted, err = steps.CountStored(ctx); err != nil {
 		return r, fmt.Errorf("count rows: %w", err)
@@ -96,10 +96,10 @@ func RunSink(ctx context.Context, n int64, steps SinkSteps, phase func(string)) 
 		return r, fmt.Errorf("raw copy: %w", err)
 	}
 	raw := time.Since(t)
-	r.RawSeconds = round3(raw.Seconds())
-	r.RawRowsPerSec = round3(float64(r.RawRowsCopied) / raw.Seconds())
+	r.RawSeconds = Round3(raw.Seconds())
+	r.RawRowsPerSec = Round3(float64(r.RawRowsCopied) / raw.Seconds())
 	if r.RawRowsPerSec > 0 {
-		r.RatioToRawCopy = round3(r.RowsPerSec / r.RawRowsPerSec)
+		r.RatioToRawCopy = Round3(r.RowsPerSec / r.RawRowsPerSec)
 	}
 	return r, nil
 }

@@ -4,10 +4,9 @@ import (
 	"slices"
 	"strings"
 	"time"
-)
 
-// Dead-letter classes (SPEC "Topics"): the values of foodpipe-error-class.
-var deadLetterClasses = []string{"decode", "validate", "store"}
+	"github.com/foodpipe/foodpipe/pkg/order"
+)
 
 // Classes returns the dead-letter classes class names, in the order given
 // and without repeats; none means every class.
@@ -23,8 +22,8 @@ func (d DLQ) Classes() []string {
 
 func classes(value string) error {
 	for _, c := range (DLQ{Class: value}).Classes() {
-		if !slices.Contains(deadLetterClasses, c) {
-			return invalid("class", c, "must be one of "+strings.Join(deadLetterClasses, ", ")+" (comma separated for several)")
+		if !slices.Contains(order.Classes, c) {
+			return invalid("class", c, "must be one of "+strings.Join(order.Classes, ", ")+" (comma separated for several)")
 		}
 	}
 	return nil

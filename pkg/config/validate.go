@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
 // Validate checks every setting and normalises the spellings it accepts in
@@ -190,7 +192,7 @@ var Choices = map[string][]string{
 	"acks":                 {"all", "leader", "none"},
 	"compression":          {"snappy", "lz4", "zstd", "gzip", "none"},
 	"offset-out-of-range":  {"fail", "earliest", "latest"},
-	"class":                deadLetterClasses,
+	"class":                order.Classes,
 }
 
 func oneOf(key, value string, allowed ...string) error {

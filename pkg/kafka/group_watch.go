@@ -33,25 +33,19 @@ func (r *GroupReader) Bounds(ctx context.Context, parts ...int32) (map[int32]Bou
 }
 
 func listBounds(ctx context.Context, adm *kadm.Client, topic string, parts ...int32) (map[int32]Bounds, error) {
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
+	starts, err := listOffsets(ctx, adm.ListStartOffsets, topic)
 	if err != nil {
 		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
 	}
 	// The last stable offsets: what a read_committed reader can reach now.
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := listOffsets(ctx, adm.ListCommittedOffsets, topic)
 	if err != nil {
 		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
 	}
 	out := map[int32]Bounds{}
-	for p, s := range starts[topic] {
+	for p, start := range starts {
 		if len(parts) == 0 || slices.Contains(parts, p) {
-			out[p] = Bounds{Start: s.Offset, End: ends[topic][p].Offset}
+			out[p] = Bounds{Start: start, End: ends[p]}
 		}
 	}
 	return out, nil

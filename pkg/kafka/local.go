@@ -56,14 +56,9 @@ func (a *Admin) DeleteBefore(ctx context.Context, topic string, offsets map[int3
 // StartOffsets returns the first offset each partition of topic holds: 0
 // until records are deleted (by retention or DeleteBefore).
 func (a *Admin) StartOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
-	lo, err := a.adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = lo.Error()
-	}
+	out, err := listOffsets(ctx, a.adm.ListStartOffsets, topic)
 	if err != nil {
 		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
 	}
-	out := map[int32]int64{}
-	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out, nil
 }

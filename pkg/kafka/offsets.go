@@ -114,15 +114,28 @@ func (a *Admin) Bounds(ctx context.Context, topic string) (map[int32]Bounds, err
 // uncommitted transactions can read up to now (the last stable offset;
 // the high watermark where no transaction is open).
 func (a *Admin) StableEnds(ctx context.Context, topic string) (map[int32]int64, error) {
-	lo, err := a.adm.ListCommittedOffsets(ctx, topic)
-	if err == nil {
-		err = lo.Error()
-	}
+	out, err := listOffsets(ctx, a.adm.ListCommittedOffsets, topic)
 	if errors.Is(err, kerr.UnknownTopicOrPartition) {
 		return nil, missingTopic(topic)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+	}
+	return out, nil
+}
+
+// listOffsets asks the brokers for an offset of each partition of topic
+// with list, one of kadm's List…Offsets, and returns them by partition.
+// kadm gives a partition's error beside its offset, not as the call's;
+// folded in here, a partition that failed is never read as one at offset 0.
+func listOffsets(ctx context.Context, list func(context.Context, ...string) (kadm.ListedOffsets, error),
+	topic string) (map[int32]int64, error) {
+	lo, err := list(ctx, topic)
+	if err == nil {
+		err = lo.Error()
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := map[int32]int64{}
 	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })

@@ -20,21 +20,13 @@ func TestReadTopicEndsAtTransactionMarkers(t *testing.T) {
 	c, cluster := fakeCluster(t, 1, "t")
 	ctx := t.Context()
 
-	plain, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer plain.Close()
+	plain := fakeProducer(t, c, "t")
 	for _, v := range []string{"a", "b", "c"} {
 		if err := plain.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	txn, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic("t"), kgo.TransactionalID("x"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer txn.Close()
+	txn := fakeProducer(t, c, "t", kgo.TransactionalID("x"))
 	if err := txn.BeginTransaction(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,8 +64,6 @@ func TestReadTopicEndsAtTransactionMarkers(t *testing.T) {
 	}
 }
 
-// fakeCluster starts franz-go's in-process kfake broker with the topics
-// seeded, stopped when the test ends, and the Cluster to reach it.
 // testAdmin connects an Admin to cluster, closed when the test ends.
 func testAdmin(ctx context.Context, t *testing.T, cluster Cluster) *Admin {
 	t.Helper()
@@ -85,6 +75,20 @@ func testAdmin(ctx context.Context, t *testing.T, cluster Cluster) *Admin {
 	return admin
 }
 
+// fakeProducer connects a plain franz-go client to the kfake cluster c,
+// producing to topic, closed when the test ends.
+func fakeProducer(t *testing.T, c *kfake.Cluster, topic string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.ListenAddrs()...), kgo.DefaultProduceTopic(topic)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// fakeCluster starts franz-go's in-process kfake broker with the topics
+// seeded, stopped when the test ends, and the Cluster to reach it.
 func fakeCluster(t *testing.T, partitions int32, topics ...string) (*kfake.Cluster, Cluster) {
 	t.Helper()
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))

@@ -344,15 +344,10 @@ func (a *Admin) DeleteGroup(ctx context.Context, group string) error {
 
 // EndOffsets returns the end offset (high watermark) of each partition.
 func (a *Admin) EndOffsets(ctx context.Context, topic string) (map[int32]int64, error) {
-	lo, err := a.adm.ListEndOffsets(ctx, topic)
-	if err == nil {
-		err = lo.Error()
-	}
+	out, err := listOffsets(ctx, a.adm.ListEndOffsets, topic)
 	if err != nil {
 		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
-	out := map[int32]int64{}
-	lo.Each(func(o kadm.ListedOffset) { out[o.Partition] = o.Offset })
 	return out, nil
 }
 

@@ -79,6 +79,9 @@ const (
 	ClassStore    = "store"    // an order PostgreSQL refused for its content
 )
 
+// Classes are the dead-letter classes, in the order the pipeline meets them.
+var Classes = []string{ClassDecode, ClassValidate, ClassStore}
+
 // DecodeError reports bytes that are not a wire-format-v1 order. The
 // consumer dead-letters them with class "decode".
 type DecodeError struct {

@@ -15,9 +15,6 @@ import (
 	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
-// Classes are the dead-letter classes, in the order the pipeline meets them.
-var Classes = []string{order.ClassDecode, order.ClassValidate, order.ClassStore}
-
 // InspectOptions select the dead letters Inspect shows.
 type InspectOptions struct {
 	Topic   string    // the dead-letter topic
@@ -96,7 +93,7 @@ func failedAt(l kafka.Letter) time.Time {
 // ReplayOptions configure Replay.
 type ReplayOptions struct {
 	Topic   string   // the dead-letter topic
-	Classes []string // the classes to replay; none: all of Classes
+	Classes []string // the classes to replay; none: all of order.Classes
 	// GroupPrefix names the Kafka groups that record how far replay got:
 	// class c's progress is the committed offsets of <GroupPrefix>.<c>.
 	GroupPrefix string
@@ -171,7 +168,7 @@ type SourceReplays struct {
 func Replay(ctx context.Context, cluster kafka.Cluster, opts ReplayOptions) (ReplayStats, error) {
 	classes := opts.Classes
 	if len(classes) == 0 {
-		classes = Classes
+		classes = order.Classes
 	}
 	st := ReplayStats{Topic: opts.Topic, DryRun: opts.DryRun, Groups: map[string]string{}, Skipped: map[string]int64{},
 		Sources: []SourceReplays{}}
@@ -308,7 +305,7 @@ func (p *picker) pick(st *ReplayStats, l kafka.Letter) bool {
 	st.Read++
 	next, seen := p.done[l.Class][l.Partition]
 	switch {
-	case !slices.Contains(Classes, l.Class):
+	case !slices.Contains(order.Classes, l.Class):
 		st.Skipped[SkipNoClass]++
 	case !slices.Contains(p.classes, l.Class):
 		st.OtherClasses++

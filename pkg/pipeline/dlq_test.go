@@ -17,6 +17,7 @@ import (
 	"github.com/foodpipe/foodpipe/internal/testenv"
 	"github.com/foodpipe/foodpipe/pkg/config"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
+	"github.com/foodpipe/foodpipe/pkg/order"
 )
 
 // TestPickCopies: a dead letter whose source record (coordinates and
@@ -40,7 +41,7 @@ func TestPickCopies(t *testing.T) {
 		{letter(5, -1, -1, "c"), true},
 		{letter(6, 1, 7, "b"), false},
 	}
-	p := picker{topic: "orders.dlq", classes: Classes, done: map[string]map[int32]int64{}, seen: map[origin]struct{}{},
+	p := picker{topic: "orders.dlq", classes: order.Classes, done: map[string]map[int32]int64{}, seen: map[origin]struct{}{},
 		seed: maphash.MakeSeed()}
 	st := ReplayStats{Skipped: map[string]int64{}}
 	for _, c := range letters {

@@ -7,9 +7,9 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/foodpipe/foodpipe/internal/tick"
 	"github.com/foodpipe/foodpipe/pkg/kafka"
 )
 
@@ -166,30 +166,12 @@ func (c *consumer) snapshot() Stats {
 	return s
 }
 
-// every calls report every interval, in its own goroutine, until the
-// returned stop is called; stop waits for it and reports once more, so the
-// last report holds the final figures. A zero interval reports only at stop.
+// every is tick.Every whose stop reports once more, so the last report
+// holds the final figures. A zero interval reports only at stop.
 func every(interval time.Duration, report func()) (stop func()) {
-	if interval <= 0 {
-		return report
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				report()
-			case <-done:
-				return
-			}
-		}
-	})
+	stopTick := tick.Every(interval, report)
 	return func() {
-		close(done)
-		wg.Wait()
+		stopTick()
 		report()
 	}
 }

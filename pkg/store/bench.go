@@ -18,7 +18,7 @@ import (
 // RawCopy into it with WriteBatch into orders in one run.
 func (db *DB) CreateOrdersLike(ctx context.Context, name string) error {
 	if _, err := db.pool.Exec(ctx, "CREATE TABLE "+pgx.Identifier{name}.Sanitize()+" (LIKE orders INCLUDING ALL)"); err != nil {
-		return fmt.Errorf("create table %s like orders: %s", name, Describe(err))
+		return fmt.Errorf("create table %s like orders: %w", name, describe(err))
 	}
 	return nil
 }

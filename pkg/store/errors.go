@@ -89,14 +89,13 @@ func rejectReason(e *pgconn.PgError) string {
 	return s
 }
 
-// describedError shows a database error with Describe (SQLSTATE, detail,
-// hint) while keeping it in the chain for errors.As and IsRetryable.
+// describe shows a database error to a person while keeping it in the
+// chain, for errors.As (a *pgconn.PgError) and IsRetryable; wrap it with %w.
+func describe(err error) error { return describedError{err} }
+
 type describedError struct{ err error }
 
-func (e describedError) Error() string { return Describe(e.err) }
 func (e describedError) Unwrap() error { return e.err }
-
-func describe(err error) error { return describedError{err} }
 
 // IsRetryable reports whether err from this package means the database is
 // unavailable or too busy right now, so the same call may succeed later:
@@ -151,11 +150,11 @@ func IsRetryable(err error) bool {
 	return false
 }
 
-// Describe renders a database error for a person: the server's message with
-// its SQLSTATE, detail and hint, or the network reason for a failed dial.
-func Describe(err error) string {
+// Error renders the database error: the server's message with its
+// SQLSTATE, detail and hint, or the network reason for a failed dial.
+func (e describedError) Error() string {
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
+	if errors.As(e.err, &pgErr) {
 		s := fmt.Sprintf("%s: %s (SQLSTATE %s)", pgErr.Severity, pgErr.Message, pgErr.Code)
 		// "Failing row contains (…)" repeats a whole order, a customer's
 		// name and address included, in a line meant for logs.
@@ -185,7 +184,7 @@ func Describe(err error) string {
 		}
 		return s
 	}
-	return describeNet(err, 0)
+	return describeNet(e.err, 0)
 }
 
 // describeNet is reach.Reason with PostgreSQL's hint for an unknown CA.

@@ -190,8 +190,8 @@ func TestIdleInTransactionTimeoutIsRetried(t *testing.T) {
 	if err == nil || !IsRetryable(err) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
-	if msg := Describe(err); strings.Contains(msg, "25P03") && !strings.Contains(msg, "idle_in_transaction_session_timeout") {
-		t.Errorf("Describe = %q: want the setting named", msg)
+	if msg := describe(err).Error(); strings.Contains(msg, "25P03") && !strings.Contains(msg, "idle_in_transaction_session_timeout") {
+		t.Errorf("describe = %q: want the setting named", msg)
 	}
 	if n := storedCount(t, db); n != 0 {
 		t.Fatalf("%d rows stored by the failed attempt", n)

@@ -33,7 +33,7 @@ type Migration struct {
 func (db *DB) provider(ctx context.Context, migrations fs.FS, rec *statementRecorder) (*goose.Provider, func(), error) {
 	var schema, searchPath string
 	if err := db.pool.QueryRow(ctx, "SELECT coalesce(current_schema(), ''), current_setting('search_path')").Scan(&schema, &searchPath); err != nil {
-		return nil, nil, fmt.Errorf("migrations: %s", Describe(err))
+		return nil, nil, fmt.Errorf("migrations: %w", describe(err))
 	}
 	if schema == "" {
 		return nil, nil, fmt.Errorf("the search_path %q names no existing schema: create it, or name an existing schema in the database URL", searchPath)
@@ -208,7 +208,7 @@ func (db *DB) status(ctx context.Context, p *goose.Provider) ([]Migration, error
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("migration status: %s", Describe(err))
+		return nil, fmt.Errorf("migration status: %w", describe(err))
 	}
 	out := make([]Migration, len(st))
 	for i, s := range st {
@@ -234,9 +234,9 @@ func migrationError(err error, statement string) error {
 			hint = "; it was not created by foodpipe: migrate another database, or a schema of its own " +
 				"(options=-csearch_path%3Dfoodpipe in database-url, after CREATE SCHEMA foodpipe)"
 		}
-		return fmt.Errorf("migrate: %s: statement %q: %s%s", pe.Failed.Source.Path, shorten(statement), Describe(pe.Err), hint)
+		return fmt.Errorf("migrate: %s: statement %q: %w%s", pe.Failed.Source.Path, shorten(statement), describe(pe.Err), hint)
 	}
-	return fmt.Errorf("migrate: %s", Describe(err))
+	return fmt.Errorf("migrate: %w", describe(err))
 }
 
 // shorten makes a statement fit an error line: whitespace collapsed, at

@@ -121,7 +121,7 @@ func TestWriteBatchColumnAddedNotNull(t *testing.T) {
 	if err == nil || IsRetryable(err) || len(res.Rejected) != 0 {
 		t.Fatalf("WriteBatch: result %+v, error %v; want a permanent error and no order rejected", res, err)
 	}
-	if msg := Describe(err); !strings.Contains(msg, `column "region"`) || !strings.Contains(msg, "SET DEFAULT") ||
+	if msg := describe(err).Error(); !strings.Contains(msg, `column "region"`) || !strings.Contains(msg, "SET DEFAULT") ||
 		strings.Contains(msg, "Failing row") {
 		t.Errorf("error %q: want the column named and the fix, not the order", msg)
 	}

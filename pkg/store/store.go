@@ -192,7 +192,7 @@ func (db *DB) waitReady(ctx context.Context, timeout time.Duration) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case refusal:
-		return fmt.Errorf("cannot connect to PostgreSQL at %s: %s", db.addr, Describe(err))
+		return fmt.Errorf("cannot connect to PostgreSQL at %s: %w", db.addr, describe(err))
 	}
 	return fmt.Errorf("%w PostgreSQL at %s: %s", ErrUnreachable, db.addr, describeNet(err, timeout))
 }
@@ -226,7 +226,7 @@ func (db *DB) CheckWritable(ctx context.Context, timeout time.Duration) error {
 		return fmt.Errorf("database at %s is %w after %s (a standby or replica, or default_transaction_read_only is on): "+
 			"point --database-url at the primary", db.addr, ErrReadOnly, timeout)
 	}
-	return fmt.Errorf("check that PostgreSQL at %s accepts writes: %s", db.addr, Describe(err))
+	return fmt.Errorf("check that PostgreSQL at %s accepts writes: %w", db.addr, describe(err))
 }
 
 // closeWait bounds Close: pgx's goodbye to a server that does not answer
@@ -267,7 +267,7 @@ func (db *DB) ServerVersion(ctx context.Context) (string, error) {
 // CreateSchema creates a schema (if missing) for a test or a bench run.
 func (db *DB) CreateSchema(ctx context.Context, name string) error {
 	if _, err := db.pool.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("create schema %s: %s", name, Describe(err))
+		return fmt.Errorf("create schema %s: %w", name, describe(err))
 	}
 	return nil
 }
@@ -275,7 +275,7 @@ func (db *DB) CreateSchema(ctx context.Context, name string) error {
 // DropSchema removes a schema and everything in it.
 func (db *DB) DropSchema(ctx context.Context, name string) error {
 	if _, err := db.pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{name}.Sanitize()+" CASCADE"); err != nil {
-		return fmt.Errorf("drop schema %s: %s", name, Describe(err))
+		return fmt.Errorf("drop schema %s: %w", name, describe(err))
 	}
 	return nil
 }

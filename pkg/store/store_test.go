@@ -125,9 +125,9 @@ func TestDescribeCertificateFailure(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := Describe(tt.err)
+			got := describe(tt.err).Error()
 			if !strings.HasPrefix(got, tt.want) || strings.Contains(got, "\n") {
-				t.Errorf("Describe = %q, want one line starting %q", got, tt.want)
+				t.Errorf("describe = %q, want one line starting %q", got, tt.want)
 			}
 			if _, ok := reach.Certificate(tt.err, ""); !ok {
 				t.Error("not seen as a certificate failure: the start-up wait would retry it")
@@ -146,9 +146,9 @@ func TestDescribeCertificateFailure(t *testing.T) {
 func TestDescribeRowLevelSecurity(t *testing.T) {
 	err := fmt.Errorf("copy 500 rows: %w", &pgconn.PgError{Severity: "ERROR", Code: "0A000",
 		Message: "COPY FROM not supported with row-level security", Hint: "Use INSERT statements instead."})
-	got := Describe(err)
+	got := describe(err).Error()
 	if !strings.Contains(got, "BYPASSRLS") || !strings.Contains(got, "DISABLE ROW LEVEL SECURITY") || strings.Contains(got, "INSERT statements") {
-		t.Errorf("Describe = %q, want the operator's two ways out", got)
+		t.Errorf("describe = %q, want the operator's two ways out", got)
 	}
 	if IsRetryable(err) {
 		t.Error("row-level security is retried: it will refuse every batch")
@@ -158,16 +158,16 @@ func TestDescribeRowLevelSecurity(t *testing.T) {
 func TestDescribeStatementTimeout(t *testing.T) {
 	timeout := fmt.Errorf("copy 5000 rows: %w", &pgconn.PgError{Severity: "ERROR", Code: "57014",
 		Message: "canceling statement due to statement timeout"})
-	got := Describe(timeout)
+	got := describe(timeout).Error()
 	want := "ERROR: canceling statement due to statement timeout (SQLSTATE 57014); hint: "
 	if !strings.HasPrefix(got, want) || !strings.Contains(got, "statement_timeout") || !strings.Contains(got, "batch-rows") {
-		t.Errorf("Describe = %q, want %q and a hint naming statement_timeout and batch-rows", got, want)
+		t.Errorf("describe = %q, want %q and a hint naming statement_timeout and batch-rows", got, want)
 	}
 	if !IsRetryable(timeout) {
 		t.Error("a statement timeout is no longer retried")
 	}
 	cancel := &pgconn.PgError{Severity: "ERROR", Code: "57014", Message: "canceling statement due to user request"}
-	if got := Describe(cancel); strings.Contains(got, "hint") {
-		t.Errorf("Describe(user cancel) = %q, want no hint", got)
+	if got := describe(cancel).Error(); strings.Contains(got, "hint") {
+		t.Errorf("describe(user cancel) = %q, want no hint", got)
 	}
 }
