@@ -1,6 +1,7 @@
 package cmd
 
 import (
+	"bytes"
 	"log/slog"
 	"net"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/foodpipe/foodpipe/pkg/pipeline"
+	"github.com/foodpipe/foodpipe/pkg/store"
 )
 
 func TestDemoOptions(t *testing.T) {
@@ -156,4 +158,60 @@ func TestDemoMetricsFallBack(t *testing.T) {
 	if _, _, err := demoMetrics(t.Context(), demoOptions{metricsAddr: taken}, &pipeline.DemoOptions{Log: d.Log}); err == nil {
 		t.Errorf("a taken address the user gave: no error")
 	}
+}
+
+// TestPrintDemo: the text summary states the check (produced = stored +
+// dead-lettered) and prints the database's answers as tables under their
+// headings, a row for each answer in the order the database gave them.
+func TestPrintDemo(t *testing.T) {
+	hour := time.Date(2026, 3, 1, 14, 0, 0, 0, time.UTC)
+	res := pipeline.DemoResult{Brokers: []string{"127.0.0.1:9092"}, Postgres: "embedded", Stopped: "duration",
+		Group: "orders", DLQTopic: "food-orders.dlq", Produced: 604, Orders: 600, Rows: 600, DeadLetters: 4, Drained: true,
+		Poison: []pipeline.Poison{{Class: "invalid_json"}, {Class: "invalid_json"}, {Class: "invalid_order"}, {Class: "invalid_order"}},
+		Consumers: []pipeline.ConsumerView{{Name: "consumer-1", Partitions: []int32{0, 1, 2}, Stored: 600,
+			DeadLettered: map[string]int64{"invalid_json": 2, "invalid_order": 2}}},
+		ByStatus: []store.StatusCount{{Status: "pending", Orders: 590, Revenue: 1234567}, {Status: "paid", Orders: 10, Revenue: 2000}},
+		TopItems: []store.ItemSales{{ItemID: "ITEM-001", Name: "Classic Burger", Quantity: 210, Orders: 100, Revenue: 188790},
+			{ItemID: "ITEM-011", Name: "Coke", Quantity: 200, Orders: 99, Revenue: 49800}},
+		RevenueByHour: []store.HourRevenue{{Hour: hour, Orders: 400, Revenue: 800000}, {Hour: hour.Add(time.Hour), Orders: 200, Revenue: 436567}},
+	}
+	var out bytes.Buffer
+	if err := printDemo(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	if !strings.Contains(got, "\ncheck          produced 604 = stored 600 + dead-lettered 4: every order stored exactly once") {
+		t.Errorf("no check line stating produced = stored + dead-lettered:\n%s", got)
+	}
+	for _, tt := range []struct {
+		heading string
+		rows    [][]string // each row's fields
+	}{
+		{"orders by status:", [][]string{{"STATUS", "ORDERS", "REVENUE"}, {"pending", "590", "$12345.67"}, {"paid", "10", "$20.00"}}},
+		{"the 5 best-selling items:", [][]string{{"ITEM", "NAME", "QUANTITY", "ORDERS", "REVENUE"},
+			{"ITEM-001", "Classic", "Burger", "210", "100", "$1887.90"}, {"ITEM-011", "Coke", "200", "99", "$498.00"}}},
+		{"revenue by hour (UTC):", [][]string{{"HOUR", "ORDERS", "REVENUE"},
+			{"2026-03-01", "14:00", "400", "$8000.00"}, {"2026-03-01", "15:00", "200", "$4365.67"}}},
+	} {
+		lines := section(got, tt.heading)
+		if len(lines) != len(tt.rows) {
+			t.Errorf("%q: %d lines, want %d:\n%s", tt.heading, len(lines), len(tt.rows), got)
+			continue
+		}
+		for i, want := range tt.rows {
+			if f := strings.Fields(lines[i]); strings.Join(f, "|") != strings.Join(want, "|") {
+				t.Errorf("%q line %d: %q, want the fields %q", tt.heading, i, lines[i], want)
+			}
+		}
+	}
+}
+
+// section is the lines under heading, up to the next blank line.
+func section(out, heading string) []string {
+	_, after, ok := strings.Cut(out, "\n"+heading+"\n")
+	if !ok {
+		return nil
+	}
+	block, _, _ := strings.Cut(after, "\n\n")
+	return strings.Split(strings.TrimRight(block, "\n"), "\n")
 }

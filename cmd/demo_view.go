@@ -17,18 +17,15 @@ import (
 // viewLines renders the live view: where the run is, and each consumer's
 // partitions and progress.
 func viewLines(v pipeline.DemoView, rate float64) []string {
-	var stored, dead int64
-	for _, c := range v.Consumers {
-		stored += c.Stored
-		dead += sum(c.DeadLettered)
-	}
+	t := totalsOf(v)
 	of := v.Duration.String()
 	if v.Duration <= 0 {
 		of = "until Ctrl-C"
 	}
 	head := fmt.Sprintf("foodpipe demo  %-9s %5s / %s at %g orders/s", v.Phase, v.Elapsed.Truncate(time.Second), of, rate)
 	lines := []string{head,
-		fmt.Sprintf("  produced %d   stored %d   dead-lettered %d (poison records sent: %d)", v.Produced, stored, dead, v.Poisoned)}
+		fmt.Sprintf("  produced %d (%d orders + %d poison)   stored %d   dead-lettered %d   lag %d",
+			t.produced, v.Produced, v.Poisoned, t.stored, t.dead, t.lag)}
 	for _, c := range v.Consumers {
 		lines = append(lines, fmt.Sprintf("  %-11s partitions %-9s stored %-7d dead-lettered %-3d lag %d",
 			c.Name, fmtPartitions(c.Partitions), c.Stored, sum(c.DeadLettered), c.Lag))
@@ -44,18 +41,34 @@ func fmtPartitions(ps []int32) string {
 	return "[" + strings.Join(s, ",") + "]"
 }
 
+// viewTotals are the view's figures for the whole demo.
+type viewTotals struct {
+	// produced counts what the summary's produced does: the orders and the
+	// poison records the broker acknowledged.
+	produced, stored, dead, lag int64
+}
+
+func totalsOf(v pipeline.DemoView) viewTotals {
+	t := viewTotals{produced: v.Produced + int64(v.Poisoned)}
+	for _, c := range v.Consumers {
+		t.stored += c.Stored
+		t.dead += sum(c.DeadLettered)
+		t.lag += c.Lag
+	}
+	return t
+}
+
 // logView is the view as one progress line, for a log that is not a
-// terminal.
+// terminal: the live view's figures, produced split as orders + poison.
 func logView(log *slog.Logger, v pipeline.DemoView) {
-	var stored, dead int64
+	t := totalsOf(v)
 	parts := make([]string, 0, len(v.Consumers))
 	for _, c := range v.Consumers {
-		stored += c.Stored
-		dead += sum(c.DeadLettered)
 		parts = append(parts, fmt.Sprintf("%s=%s:%d", c.Name, fmtPartitions(c.Partitions), c.Stored))
 	}
-	log.Info("progress", "phase", v.Phase, "elapsed", v.Elapsed.Truncate(time.Second).String(), "produced", v.Produced,
-		"stored", stored, "dead_lettered", dead, "consumers", strings.Join(parts, " "))
+	log.Info("progress", "phase", v.Phase, "elapsed", v.Elapsed.Truncate(time.Second).String(),
+		"produced", t.produced, "orders", v.Produced, "poison", v.Poisoned,
+		"stored", t.stored, "dead_lettered", t.dead, "lag", t.lag, "consumers", strings.Join(parts, " "))
 }
 
 // liveView redraws a few lines in place at the bottom of a terminal, with

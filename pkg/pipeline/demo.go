@@ -91,10 +91,12 @@ type DemoView struct {
 	Elapsed  time.Duration
 	Duration time.Duration
 	// Phase is "producing", "draining" (storing the last orders) or "done".
-	Phase     string
+	Phase string
+	// Produced counts the orders the broker acknowledged, Failed those it
+	// did not; Poisoned the poison records acknowledged so far.
 	Produced  int64
 	Failed    int64
-	Poisoned  int // poison records produced so far
+	Poisoned  int
 	Consumers []ConsumerView
 }
 

