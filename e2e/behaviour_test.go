@@ -33,8 +33,13 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	c.signal(t, syscall.SIGINT)
 	c.waitFor(t, `"msg":"stopping: `, time.Minute) // the first signal was taken
 	c.signal(t, syscall.SIGINT)
-	err := <-c.done
-	c.done <- err
+	var err error
+	select {
+	case err = <-c.done:
+		c.done <- err
+	case <-time.After(stopDeadline):
+		t.Fatalf("still running %v after the second SIGINT:\n%s", stopDeadline, ownLines(c.stderr.String()))
+	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {
 		t.Fatalf("exit: %v, want the process ended by the second signal", err)
@@ -124,7 +129,7 @@ func TestProduceExitsOneOnUndelivered(t *testing.T) {
 	if _, err := testenv.Admin(t).DeleteTopic(context.Background(), topic); err != nil {
 		t.Fatal(err)
 	}
-	err := c.Wait()
+	err := waitProcess(t, c, time.Minute) // 15 s of orders
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want 1", err)

@@ -214,8 +214,10 @@ func TestBenchE2E(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
 		t.Fatalf("%v\n%s", err, r)
 	}
-	if res.Produced < 900 || res.Stored != res.Produced || res.LatencyCount != res.Stored {
-		t.Errorf("produced %d, stored %d, latencies %d: want about 1000, all stored, one latency each", res.Produced, res.Stored, res.LatencyCount)
+	// How many are produced in 5 s depends on the machine; that each is
+	// stored and measured does not.
+	if res.Produced == 0 || res.Stored != res.Produced || res.LatencyCount != res.Stored {
+		t.Errorf("produced %d, stored %d, latencies %d: want some, all stored, one latency each", res.Produced, res.Stored, res.LatencyCount)
 	}
 	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
 		t.Errorf("implausible latency %+v", res.Latency)

@@ -86,8 +86,13 @@ func TestConsumeStopAtEnd(t *testing.T) {
 	if err := prod.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-prodDone; err != nil {
-		t.Errorf("producer: %v\n%s", err, prodErr.String())
+	select {
+	case err := <-prodDone:
+		if err != nil {
+			t.Errorf("producer: %v\n%s", err, prodErr.String())
+		}
+	case <-time.After(stopDeadline):
+		t.Fatalf("producer still running %v after SIGTERM\n%s", stopDeadline, prodErr.String())
 	}
 }
 

@@ -3,109 +3,14 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/foodpipe/foodpipe/internal/testenv"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// crashSeed is the seed of the crash test's random kill moments: logged,
-// and taken from FOODPIPE_TEST_SEED to replay a failure.
-func crashSeed(t *testing.T) uint64 {
-	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("FOODPIPE_TEST_SEED"); s != "" {
-		n, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("FOODPIPE_TEST_SEED=%q: %v", s, err)
-		}
-		seed = n
-	}
-	t.Logf("kill moments from seed %d (replay with FOODPIPE_TEST_SEED=%d)", seed, seed)
-	return seed
-}
-
-// TestConsumeExactlyOnceUnderCrashes drains a backlog of 100,000 orders
-// with poison records mixed in, while the consumer is killed with SIGKILL
-// and restarted, in every phase where a crash could break exactly-once:
-// during start-up, right after the assignment, inside a transaction (its
-// dead letters acknowledged, its rows written, nothing committed), between
-// the PostgreSQL commit and the Kafka offset commit, and at random moments
-// while it stores. Every valid order ends up stored once; every bad record
-// is in the dead-letter topic (at least once: a kill inside a transaction
-// may send one again, with the same source offset).
-func TestConsumeExactlyOnceUnderCrashes(t *testing.T) {
-	t.Parallel()
-	p := newPipeline(t)
-	const n = 100_000
-	p.produce(n / 2)
-	var bad []*kgo.Record
-	for i := range 50 {
-		bad = append(bad, &kgo.Record{Topic: p.topic, Key: []byte(fmt.Sprintf("CUST-%05d", i)), Value: []byte(fmt.Sprintf(`{"poison":%d}`, i))})
-	}
-	produceRaw(t, p.brokers, bad...)
-	p.produce(n / 2)
-	conn := p.db()
-	rng := rand.New(rand.NewPCG(crashSeed(t), 1))
-
-	// Static membership (--instance-id) lets each restarted process take
-	// over its predecessor's partitions at once, as a restarted pod would,
-	// instead of waiting out the dead member's session.
-	args := []string{"--batch-rows", "1000", "--instance-id", "crash-test"}
-	pause := []string{"FOODPIPE_TEST_PAUSE=in-transaction=300ms,after-commit=300ms"}
-	phases := []struct {
-		name string
-		env  []string
-		wait func(c *consumer) // until the moment to kill
-	}{
-		{"start-up", nil, func(*consumer) { time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) }},
-		{"assignment", nil, func(c *consumer) { c.waitFor(t, `"msg":"partitions assigned"`, time.Minute) }},
-		{"inside a transaction", pause, func(c *consumer) { c.waitFor(t, `"point":"in-transaction"`, time.Minute) }},
-		{"between the commits", pause, func(c *consumer) { c.waitFor(t, `"point":"after-commit"`, time.Minute) }},
-		{"while storing", nil, func(c *consumer) {
-			stored := p.count(conn)
-			p.waitRows(conn, stored+1, time.Minute, c)
-			time.Sleep(time.Duration(rng.IntN(400)) * time.Millisecond)
-		}},
-	}
-	var logs []string
-	for round := range 2 {
-		for _, ph := range phases {
-			c := p.startConsumerEnv(ph.env, args...)
-			ph.wait(c)
-			c.kill()
-			logs = append(logs, c.stderr.String())
-			stored := p.count(conn)
-			t.Logf("round %d, killed %s: %d rows stored so far", round+1, ph.name, stored)
-			if stored == n {
-				t.Fatalf("the backlog drained before the last kill: make it larger")
-			}
-		}
-	}
-	c := p.startConsumer(args...)
-	p.waitCaughtUp(conn, 5*time.Minute, c)
-	c.stop(t)
-	logs = append(logs, c.stderr.String())
-
-	p.checkOrders(conn, n)
-	p.checkStoredAtEnd(conn)
-	checkBatches(t, logs...)
-	dead := map[string]int{}
-	for _, d := range testenv.Records(t, p.topic+".dlq") {
-		dead[d.Headers["foodpipe-source-partition"]+"@"+d.Headers["foodpipe-source-offset"]]++
-	}
-	if len(dead) != len(bad) {
-		t.Errorf("the dead-letter topic holds %d distinct source records, want the %d bad ones", len(dead), len(bad))
-	}
-}
 
 // TestConsumeRebalance runs three consumers of one group while orders flow
 // in; one is stopped and another added mid-stream. From the logs' fields
@@ -129,7 +34,7 @@ func TestConsumeRebalance(t *testing.T) {
 		x.waitOwns(t, 1)
 		x.waitFor(t, `"msg":"batch stored"`, time.Minute)
 	}
-	sb := b.stop(t) // leaves the group mid-stream
+	sb := b.stopWhile(t, "storing a stream in a group of three") // leaves the group mid-stream
 	d := p.startConsumer()
 	d.waitOwns(t, 1)
 	// d took b's partition: it stores a batch of its own before the
@@ -138,7 +43,7 @@ func TestConsumeRebalance(t *testing.T) {
 	if err := producer.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := producer.Wait(); err != nil {
+	if err := waitProcess(t, producer, stopDeadline); err != nil {
 		t.Fatalf("producer: %v", err)
 	}
 	n := parseProduce(t, result{stdout: produced.String()}).Produced
@@ -222,7 +127,7 @@ func TestConsumePostgresOutage(t *testing.T) {
 	}
 	pg.Start()
 
-	if err := producer.Wait(); err != nil {
+	if err := waitProcess(t, producer, 3*time.Minute); err != nil { // 30 s of orders, and the outage
 		t.Fatalf("producer: %v", err)
 	}
 	conn := p.db()
@@ -277,7 +182,7 @@ func TestKafkaOutage(t *testing.T) {
 	}
 	bed.must(nil, "kafka-start")
 
-	if err := producer.Wait(); err != nil {
+	if err := waitProcess(t, producer, 5*time.Minute); err != nil { // 25 s of orders, a flush of up to 2 min
 		t.Fatalf("producer: %v\n%s", err, produced.String())
 	}
 	s := parseProduce(t, result{stdout: produced.String()})
@@ -294,12 +199,7 @@ func TestKafkaOutage(t *testing.T) {
 	// (it cannot commit to Kafka or leave the group; PostgreSQL holds the
 	// offsets), with exit 0 and the summary.
 	bed.must(nil, "kafka-stop")
-	c.signal(t, syscall.SIGTERM)
-	if code := c.waitExit(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d after SIGTERM with the broker down, want 0\n%s", code, ownLines(c.stderr.String()))
-	}
-	var cs consumeSummary
-	if err := json.Unmarshal(c.stdout.Bytes(), &cs); err != nil || cs.Stored != s.Produced || cs.Duplicates != 0 {
-		t.Errorf("summary %+v (%v), want %d stored and no duplicates", cs, err, s.Produced)
+	if cs := c.stopWhile(t, "the broker is down"); cs.Stored != s.Produced || cs.Duplicates != 0 {
+		t.Errorf("summary %+v, want %d stored and no duplicates", cs, s.Produced)
 	}
 }

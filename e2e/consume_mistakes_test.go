@@ -676,8 +676,9 @@ func TestConsumeSIGHUP(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
 	_, c := p.consumeBacklog(2000)
-	c.signal(t, syscall.SIGHUP)
-	if code := c.waitExit(t, time.Minute); code != 0 {
+	code, took := c.terminate(t, syscall.SIGHUP)
+	t.Logf("stop while idle, by SIGHUP: %v", took)
+	if code != 0 {
 		t.Fatalf("exit %d after SIGHUP, want 0\n%s", code, c.stderr.String())
 	}
 	if !strings.Contains(c.stdout.String(), `"stored": 2000`) {
@@ -722,7 +723,7 @@ func TestConsumeTakesUpAddedPartitions(t *testing.T) {
 	if err := producer.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := producer.Wait(); err != nil {
+	if err := waitProcess(t, producer, stopDeadline); err != nil {
 		t.Fatalf("producer: %v", err)
 	}
 	n := parseProduce(t, result{stdout: produced.String()}).Produced

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -34,16 +33,9 @@ func TestConsumeStopsWhileJoining(t *testing.T) {
 
 	c := p.startConsumer()
 	c.waitFor(t, `"msg":"consuming"`, time.Minute) // connected: joining from here on
-	c.signal(t, syscall.SIGTERM)
-	if code := c.waitExit(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d, want 0\n%s", code, ownLines(c.stderr.String()))
-	}
+	c.stopWhile(t, "joining behind a dead member")
 	if strings.Contains(c.stderr.String(), `"msg":"partitions assigned"`) {
 		t.Errorf("the consumer was not stopped while joining: it got partitions first")
-	}
-	var s consumeSummary
-	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
-		t.Errorf("no summary: %v\n%s", err, c.stdout.String())
 	}
 }
 
@@ -65,10 +57,7 @@ func TestConsumeStopsWhileDatabaseDownInAssignment(t *testing.T) {
 	pg.Stop()
 	b.kill() // after its session, its partitions move to a: PostgreSQL is down
 	a.waitFor(t, "load stored offsets failed; retrying", time.Minute)
-	a.signal(t, syscall.SIGTERM)
-	if code := a.waitExit(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d, want 0\n%s", code, ownLines(a.stderr.String()))
-	}
+	a.stopWhile(t, "PostgreSQL is down in the assignment")
 }
 
 // waitOwns waits until the consumer's log says it owns at least n
@@ -181,7 +170,7 @@ func TestConsumeFailover(t *testing.T) {
 			}
 			t.Logf("failover (static membership %v): partitions %v committed again %v after the kill", static, lost, took.Round(10*time.Millisecond))
 
-			if err := producer.Wait(); err != nil {
+			if err := waitProcess(t, producer, 3*time.Minute); err != nil { // 40 s of orders
 				t.Fatal(err)
 			}
 			alive := []*consumer{a}
@@ -202,8 +191,8 @@ func TestConsumeFailover(t *testing.T) {
 
 // TestConsumeStopsWhilePostgreSQLIsPartitioned: PostgreSQL stops answering
 // without closing anything (a network partition: no reset, no answer)
-// while the consumer stores a backlog. SIGTERM must still end it within
-// 10 s with its summary; the orders it had stored stay stored once. A
+// while the consumer stores a backlog. SIGTERM must still end it (in
+// 10 s, the README says: the time is logged) with its summary; the orders it had stored stay stored once. A
 // commit sent before the partition, whose answer it held, may have landed:
 // the summary counts its orders in doubt, not as unstored (it said 500
 // stored beside 1000 rows).
@@ -230,7 +219,7 @@ func TestConsumeStopsWhilePostgreSQLIsPartitioned(t *testing.T) {
 			t.Fatal("the consumer sent nothing to PostgreSQL for a minute")
 		}
 	}
-	s := c.stop(t)
+	s := c.stopWhile(t, "PostgreSQL is partitioned")
 	if rows := p.count(conn); rows != s.Stored && rows != s.Stored+s.InDoubt {
 		t.Errorf("%d rows, the summary says %d stored and %d in doubt", rows, s.Stored, s.InDoubt)
 	}

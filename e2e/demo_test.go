@@ -283,7 +283,7 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 	c.Stdout, c.Stderr = stdout, stderr
 	done := startBackground(t, c)
 	stderr.wait(t, time.Minute)
-	stdout.wait(t, 10*time.Second)
+	stdout.wait(t, time.Minute)
 
 	var s demoSummary
 	if err := json.Unmarshal([]byte(stdout.String()), &s); err != nil {
@@ -310,8 +310,8 @@ func TestDemoKeepHoldsUntilCtrlC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
 		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("still running 15 s after SIGINT:\n%s", stderr.String())
+	case <-time.After(stopDeadline):
+		t.Fatalf("still running %v after SIGINT:\n%s", stopDeadline, stderr.String())
 	}
 	noRace(t, stderr.String())
 	if !schemaExists(t, dsn, s.Explore.Schema) {
@@ -353,8 +353,8 @@ func TestDemoUntilCtrlC(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after SIGINT: %v\n%s", err, stderr.String())
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("still running 20 s after SIGINT:\n%s", stderr.String())
+	case <-time.After(stopDeadline):
+		t.Fatalf("still running %v after SIGINT:\n%s", stopDeadline, stderr.String())
 	}
 	r.stdout, r.stderr = stdout.String(), stderr.String()
 	noRace(t, r.stderr)
@@ -441,8 +441,8 @@ func TestDemoClosedStdoutCleansUp(t *testing.T) {
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	out.Close() // nobody reads the summary
-	err = c.Wait()
+	out.Close()                            // nobody reads the summary
+	err = waitProcess(t, c, 2*time.Minute) // a 3 s demo, its set-up and clean-up
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "broken pipe") {
 		t.Errorf("exit %v, want 1 with one line naming the broken pipe\n%s", err, stderr.String())
@@ -488,8 +488,8 @@ func TestDemoSecondSignalSaysWhatItLeft(t *testing.T) {
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("still running 20 s after two SIGINTs:\n%s", stderr.String())
+	case <-time.After(stopDeadline):
+		t.Fatalf("still running %v after two SIGINTs:\n%s", stopDeadline, stderr.String())
 	}
 	var ee *exec.ExitError
 	if ws, ok := exitStatus(err); !errors.As(err, &ee) || !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {

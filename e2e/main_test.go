@@ -241,3 +241,20 @@ func startBackground(t *testing.T, c *exec.Cmd) chan error {
 	t.Cleanup(func() { _ = c.Process.Kill() })
 	return done
 }
+
+// waitProcess waits for c, started, to end, at most timeout, and returns
+// its Wait error; after timeout it kills c and fails the test.
+func waitProcess(t *testing.T, c *exec.Cmd, timeout time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		_ = c.Process.Kill()
+		<-done
+		t.Fatalf("foodpipe %s still running after %v", strings.Join(c.Args[1:], " "), timeout)
+		return nil
+	}
+}

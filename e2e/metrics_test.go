@@ -210,7 +210,7 @@ func TestReadinessAndLagDuringOutage(t *testing.T) {
 	_, reason := get(t, base+"/readyz")
 	pg.Start()
 	waitStatus(t, base+"/readyz", 200)
-	if err := producer.Wait(); err != nil {
+	if err := waitProcess(t, producer, 3*time.Minute); err != nil { // 40 s of orders
 		t.Fatal(err)
 	}
 	conn = p.db() // the outage closed the first connection

@@ -2,17 +2,12 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
-	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -75,94 +70,6 @@ func (p *pipeline) produce(count int, extra ...string) produceSummary {
 		p.t.Fatalf("produce:\n%s", r)
 	}
 	return s
-}
-
-// consumer is one running foodpipe consume process.
-type consumer struct {
-	cmd    *exec.Cmd
-	stdout bytes.Buffer
-	stderr *lineWaiter
-	done   chan error
-}
-
-func (p *pipeline) startConsumer(extra ...string) *consumer {
-	p.t.Helper()
-	return p.startConsumerEnv(nil, extra...)
-}
-
-// startConsumerEnv is startConsumer with env added to the process's.
-func (p *pipeline) startConsumerEnv(env []string, extra ...string) *consumer {
-	p.t.Helper()
-	args := append([]string{"consume", p.brokersFlag(), "--topic", p.topic, "--group", p.group,
-		"--database-url", p.dsn, "--output", "json", "--log-format", "json", "--log-level", "debug",
-		"--progress-interval", "500ms"}, extra...)
-	c := &consumer{stderr: &lineWaiter{want: `"msg":"consuming"`}, done: make(chan error, 1)}
-	c.cmd = command(p.t, context.Background(), append(slices.Clip(p.env), env...), args...)
-	if p.bin != "" {
-		c.cmd.Path, c.cmd.Args[0] = p.bin, p.bin
-	}
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, c.stderr
-	if err := c.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	go func() { c.done <- c.cmd.Wait() }()
-	p.t.Cleanup(func() {
-		_ = c.cmd.Process.Kill()
-		<-c.done
-		c.done <- nil
-		noRace(p.t, c.stderr.String())
-	})
-	return c
-}
-
-// stop sends SIGTERM and returns the summary; the consumer must exit 0
-// within 10 s.
-func (c *consumer) stop(t *testing.T) consumeSummary {
-	t.Helper()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-c.done:
-		c.done <- err
-		if err != nil {
-			t.Fatalf("consumer exit after SIGTERM: %v\n%s", err, c.stderr.String())
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("consumer still running 10s after SIGTERM\n%s", c.stderr.String())
-	}
-	noRace(t, c.stderr.String())
-	var s consumeSummary
-	if err := json.Unmarshal(c.stdout.Bytes(), &s); err != nil {
-		t.Fatalf("consume summary: %v\n%s", err, c.stdout.String())
-	}
-	return s
-}
-
-func (c *consumer) kill() {
-	_ = c.cmd.Process.Signal(syscall.SIGKILL)
-	err := <-c.done
-	c.done <- err
-}
-
-func (c *consumer) exited() bool {
-	select {
-	case err := <-c.done:
-		c.done <- err
-		return true
-	default:
-		return false
-	}
-}
-
-type consumeSummary struct {
-	Stored       int64            `json:"stored"`
-	InDoubt      int64            `json:"in_doubt"`
-	Duplicates   int64            `json:"duplicates"`
-	Dropped      int64            `json:"dropped_by_database"`
-	DeadLettered map[string]int64 `json:"dead_lettered"`
-	Batches      int64            `json:"batches"`
-	Offsets      map[string]int64 `json:"offsets"`
 }
 
 // consumeBacklog produces n orders, starts a consumer and waits until it
@@ -317,58 +224,6 @@ func checkBatches(t *testing.T, logs ...string) (batches int) {
 		t.Error("no batch logs: nothing to check (is the log level debug?)")
 	}
 	return batches
-}
-
-// waitFor waits until the consumer's stderr holds want; it fails the test
-// after timeout, or as soon as the consumer exits without writing it.
-func (c *consumer) waitFor(t *testing.T, want string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(c.stderr.String(), want) {
-		if c.exited() {
-			t.Fatalf("consumer exited before logging %q:\n%s", want, c.stderr.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q within %v:\n%s", want, timeout, c.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// waitExit waits for the consumer to end, at most timeout, and returns its
-// exit code.
-func (c *consumer) waitExit(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case err := <-c.done:
-		c.done <- err
-		noRace(t, c.stderr.String())
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			return ee.ExitCode()
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		return 0
-	case <-time.After(timeout):
-		t.Fatalf("consumer still running after %v:\n%s", timeout, c.stderr.String())
-		return -1
-	}
-}
-
-// signal sends sig to the consumer.
-func (c *consumer) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := c.cmd.Process.Signal(sig); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// errorLine is the one "foodpipe: …" line of a consumer that failed.
-func (c *consumer) errorLine(t *testing.T) string {
-	t.Helper()
-	return errorLine(t, result{code: 1, stdout: c.stdout.String(), stderr: c.stderr.String()})
 }
 
 // waitRows waits until the orders table holds at least n rows.

@@ -107,8 +107,7 @@ func TestProduceSIGTERM(t *testing.T) {
 	if err := c.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := c.Wait() // the test's deadline bounds it
-	if err != nil {
+	if err := waitProcess(t, c, stopDeadline); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	s := parseProduce(t, result{stdout: stdout.String()})

@@ -23,6 +23,8 @@ import (
 // TestProduceOrdersBrokerLost runs against franz-go's in-process kfake
 // cluster, which the test can shut down mid-run: orders that cannot be
 // delivered within the delivery timeout are counted failed, never produced.
+// The broker goes as soon as the first orders are acknowledged (a state,
+// not a time: how many a machine acknowledges first is not asserted).
 func TestProduceOrdersBrokerLost(t *testing.T) {
 	t.Parallel()
 	const topic = "orders"
@@ -30,20 +32,15 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 	cfg := testProducerConfig()
 	cfg.DeliveryTimeout = 2 * time.Second
 
-	var acked atomic.Int64
-	stop := make(chan struct{})
-	go func() {
-		for acked.Load() < 500 {
-			time.Sleep(5 * time.Millisecond)
-		}
-		fake.Close() // the broker is gone for good
-		close(stop)
-	}()
+	var closed atomic.Bool
 	stats, err := ProduceOrders(t.Context(), cluster, cfg, topic, newTestGenerator(t, 2), ProduceOptions{
 		Rate: 2000, Duration: 4 * time.Second, FlushTimeout: 5 * time.Second, ProgressInterval: 20 * time.Millisecond,
-		Progress: func(s ProduceStats) { acked.Store(s.Produced) },
+		Progress: func(s ProduceStats) {
+			if s.Produced > 0 && !closed.Swap(true) {
+				fake.Close() // the broker is gone for good
+			}
+		},
 	})
-	<-stop
 	if !errors.Is(err, ErrNotDelivered) {
 		t.Fatalf("err = %v, want ErrNotDelivered", err)
 	}
@@ -53,8 +50,8 @@ func TestProduceOrdersBrokerLost(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, "(the last: ") && !strings.Contains(msg, "when flush-timeout 5s ran out") {
 		t.Errorf("err = %q, want the last delivery error or the flush timeout in it", err)
 	}
-	if stats.Failed == 0 || stats.Produced < 500 {
-		t.Errorf("stats = %+v, want ≥500 produced before the loss and some failed after", stats)
+	if stats.Failed == 0 || stats.Produced == 0 {
+		t.Errorf("stats = %+v, want some produced before the loss and some failed after", stats)
 	}
 }
 

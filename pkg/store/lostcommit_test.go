@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -22,11 +23,15 @@ type commitCutter struct {
 	ln     net.Listener
 	server string
 	armed  atomic.Bool
+	// landed tells, from another connection, whether the commit's writes
+	// are visible: the cut waits for it (at most a minute), so that the
+	// commit has landed when the client loses its answer.
+	landed func() bool
 }
 
-func newCommitCutter(t *testing.T, server string) *commitCutter {
+func newCommitCutter(t *testing.T, server string, landed func() bool) *commitCutter {
 	t.Helper()
-	p := &commitCutter{server: server}
+	p := &commitCutter{server: server, landed: landed}
 	p.ln = testenv.Serve(t, p.serve)
 	return p
 }
@@ -79,7 +84,11 @@ func (p *commitCutter) serve(client net.Conn) {
 			return
 		}
 		if cut {
-			time.Sleep(300 * time.Millisecond) // the server commits; its answer is dropped with the connection
+			// The answer is dropped with the connection once the commit
+			// shows; after a minute without, the test's counts fail.
+			for deadline := time.Now().Add(time.Minute); !p.landed() && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
 			return
 		}
 		first = false
@@ -97,8 +106,11 @@ func TestWriteBatchCommitAnswerLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cutter := newCommitCutter(t, u.Host)
 	direct := openDSN(t, dsn, Options{}, true)
+	cutter := newCommitCutter(t, u.Host, func() bool {
+		n, err := direct.CountOrders(context.Background())
+		return err == nil && n == 10
+	})
 	u.Host = cutter.ln.Addr().String()
 	db := openDSN(t, u.String(), Options{}, false)
 
