@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,5 +223,21 @@ func TestConsumeStopsWhilePostgreSQLIsPartitioned(t *testing.T) {
 	s := c.stopWhile(t, "PostgreSQL is partitioned")
 	if rows := p.count(conn); rows != s.Stored && rows != s.Stored+s.InDoubt {
 		t.Errorf("%d rows, the summary says %d stored and %d in doubt", rows, s.Stored, s.InDoubt)
+	}
+}
+
+// TestConsumeSIGHUP: SIGHUP stops the consumer like SIGTERM: the batch in
+// hand is committed and the summary printed, exit 0.
+func TestConsumeSIGHUP(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t)
+	_, c := p.consumeBacklog(2000)
+	code, took := c.terminate(t, syscall.SIGHUP)
+	t.Logf("stop while idle, by SIGHUP: %v", took)
+	if code != 0 {
+		t.Fatalf("exit %d after SIGHUP, want 0\n%s", code, c.stderr.String())
+	}
+	if !strings.Contains(c.stdout.String(), `"stored": 2000`) {
+		t.Errorf("no summary after SIGHUP:\n%s", c.stdout.String())
 	}
 }

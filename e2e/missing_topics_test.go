@@ -55,3 +55,26 @@ func TestProduceRefusesMissingTopic(t *testing.T) {
 		t.Errorf("orders were attempted:\n%s", r)
 	}
 }
+
+// TestConsumeRefusesMissingTopics: a consumer whose orders topic or
+// dead-letter topic does not exist (with auto-creation off) says so at start
+// in one line and exits 1, instead of blocking.
+func TestConsumeRefusesMissingTopics(t *testing.T) {
+	t.Parallel()
+	dsn, _ := testenv.Schema(t)
+	if r := run(t, nil, "db", "migrate", "--database-url", dsn); r.code != 0 {
+		t.Fatal(r)
+	}
+	topic := testenv.Name(t, "orders")
+	args := []string{"consume", brokersFlag(t), "--database-url", dsn, "--topic", topic, "--group", testenv.Name(t, "g")}
+
+	r := run(t, nil, args...)
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, topic) || !strings.Contains(line, "run foodpipe topics init") {
+		t.Errorf("no orders topic: want exit 1 naming it and topics init\n%s", r)
+	}
+	testenv.CreateTopic(t, topic, 3)
+	r = run(t, nil, args...)
+	if line := errorLine(t, r); r.code != 1 || !strings.Contains(line, topic+".dlq") || !strings.Contains(line, "run foodpipe topics init") {
+		t.Errorf("no dead-letter topic: want exit 1 naming it and topics init\n%s", r)
+	}
+}
