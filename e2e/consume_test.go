@@ -103,87 +103,8 @@ func TestConsumeStoresEveryColumn(t *testing.T) {
 func TestConsumePoison(t *testing.T) {
 	t.Parallel()
 	p := newPipeline(t)
-
-	type poison struct {
-		name, class string
-		value       []byte
-	}
-	var bad []poison
-	files, err := filepath.Glob("../testdata/orders/bad/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("bad-record fixtures: %v", err)
-	}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		class, _, _ := strings.Cut(filepath.Base(f), "-")
-		bad = append(bad, poison{filepath.Base(f), class, data})
-	}
-	valid, err := os.ReadFile("../testdata/orders/valid.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tmpl order.Order
-	if err := order.DecodeAndValidate(valid, &tmpl); err != nil {
-		t.Fatal(err)
-	}
-	tmpl.RawItems = nil
-	withID := func(id string, edit func(*order.Order)) []byte {
-		o := tmpl
-		o.Items = append([]order.Item(nil), tmpl.Items...)
-		o.OrderID = id
-		if edit != nil {
-			edit(&o)
-		}
-		return order.AppendJSON(nil, &o)
-	}
-	bad = append(bad,
-		poison{"non-utf8", "decode", []byte("\xff\xfe{\"order_id\":1}")},
-		poison{"null value", "decode", nil},
-		poison{"json array", "decode", []byte(`[1,2,3]`)},
-		poison{"json string", "decode", []byte(`"an order"`)},
-		// Valid to foodpipe, refused by PostgreSQL: a number jsonb cannot hold.
-		poison{"db rejects", "store", bytes.Replace(withID("ORD-20261127-DBREJECT-1", nil),
-			[]byte(`"item_id":`), []byte(`"calories":1e200000,"item_id":`), 1)},
-	)
-
-	// Interleave 300 valid orders with the bad records, on one key so they
-	// share a partition and batch.
-	var recs []*kgo.Record
-	wantValid := map[string]bool{}
-	for i := range 300 {
-		id := fmt.Sprintf("ORD-20261127-POISON-%d", i)
-		wantValid[id] = true
-		recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00042"), Value: withID(id, nil)})
-		if i < len(bad) {
-			recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00042"), Value: bad[i].value,
-				Headers: []kgo.RecordHeader{{Key: "test-case", Value: []byte(bad[i].name)}}})
-		}
-	}
-	if len(bad) > 300 {
-		t.Fatalf("%d bad records, the test interleaves at most 300", len(bad))
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(testenv.Brokers(t)...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	results := cl.ProduceSync(t.Context(), recs...)
-	if err := results.FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	cl.Close()
-	// Where each bad record landed, as the broker acknowledged it: what
-	// its dead letter's source headers must say.
-	source := map[string]*kgo.Record{}
-	for _, r := range results {
-		for _, h := range r.Record.Headers {
-			if h.Key == "test-case" {
-				source[string(h.Value)] = r.Record
-			}
-		}
-	}
+	bad, withID := badRecords(t)
+	wantValid, source := producePoisonMix(t, p, bad, withID)
 
 	c := p.startConsumer("--batch-rows", "100")
 	conn := p.db()
@@ -210,48 +131,151 @@ func TestConsumePoison(t *testing.T) {
 			t.Errorf("%s: not in the dead-letter topic", b.name)
 			continue
 		}
-		if !bytes.Equal(d.Value, b.value) || string(d.Key) != "CUST-00042" {
-			t.Errorf("%s: dead letter bytes changed", b.name)
-		}
-		h := d.Headers
-		if h["foodpipe-error-class"] != b.class {
-			t.Errorf("%s: class %q, want %q (error %q)", b.name, h["foodpipe-error-class"], b.class, h["foodpipe-error"])
-		}
-		// The reason is the record's own cause: for what foodpipe refuses,
-		// exactly what the validator says of these bytes; for what
-		// PostgreSQL refuses, the server's SQLSTATE.
-		reason := h["foodpipe-error"]
-		if b.class == "store" {
-			if !strings.Contains(reason, "SQLSTATE 22") {
-				t.Errorf("%s: reason %q, want PostgreSQL's data exception", b.name, reason)
-			}
-		} else {
-			var o order.Order
-			cause := order.DecodeAndValidate(b.value, &o)
-			if cause == nil || reason != cause.Error() || order.ErrorClass(cause) != b.class {
-				t.Errorf("%s: reason %q, the record's cause is %v", b.name, reason, cause)
-			}
-		}
-		// A fixture named after a field (decode-created_at-…) has a reason
-		// that names it.
-		if parts := strings.SplitN(strings.TrimSuffix(b.name, ".json"), "-", 3); len(parts) == 3 && strings.Contains(parts[1], "_") &&
-			!strings.Contains(reason, parts[1]) {
-			t.Errorf("%s: reason %q does not name %s", b.name, reason, parts[1])
-		}
-		src := source[b.name]
-		if h["foodpipe-source-topic"] != p.topic || h["foodpipe-source-partition"] != fmt.Sprint(src.Partition) ||
-			h["foodpipe-source-offset"] != fmt.Sprint(src.Offset) || h["foodpipe-group"] != p.group {
-			t.Errorf("%s: source headers %v, the record is %s/%d@%d", b.name, h, p.topic, src.Partition, src.Offset)
-		}
-		if ts, err := time.Parse(time.RFC3339Nano, h["foodpipe-source-timestamp"]); err != nil || !ts.Equal(src.Timestamp) {
-			t.Errorf("%s: source timestamp %q, the record's is %v", b.name, h["foodpipe-source-timestamp"], src.Timestamp)
-		}
-		if at, err := time.Parse(time.RFC3339Nano, h["foodpipe-failed-at"]); err != nil || at.Before(src.Timestamp) || time.Since(at) > time.Hour {
-			t.Errorf("%s: failed-at %q is not a time after the record's", b.name, h["foodpipe-failed-at"])
-		}
+		checkPoisonDeadLetter(t, p, b, d, source[b.name])
 	}
 	if got := s.DeadLettered["decode"] + s.DeadLettered["validate"] + s.DeadLettered["store"]; got != int64(len(bad)) {
 		t.Errorf("summary counts %v dead letters, want %d", s.DeadLettered, len(bad))
+	}
+}
+
+// badRecord is one bad record of TestConsumePoison: a name for messages,
+// the dead-letter class it must get, and its bytes.
+type badRecord struct {
+	name, class string
+	value       []byte
+}
+
+// badRecords returns every bad-record fixture, and bad records made here,
+// with a function that makes a valid order of the given id from the valid
+// fixture (edited by edit, if not nil).
+func badRecords(t *testing.T) ([]badRecord, func(id string, edit func(*order.Order)) []byte) {
+	t.Helper()
+	var bad []badRecord
+	files, err := filepath.Glob("../testdata/orders/bad/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("bad-record fixtures: %v", err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		class, _, _ := strings.Cut(filepath.Base(f), "-")
+		bad = append(bad, badRecord{filepath.Base(f), class, data})
+	}
+	valid, err := os.ReadFile("../testdata/orders/valid.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl order.Order
+	if err := order.DecodeAndValidate(valid, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	tmpl.RawItems = nil
+	withID := func(id string, edit func(*order.Order)) []byte {
+		o := tmpl
+		o.Items = append([]order.Item(nil), tmpl.Items...)
+		o.OrderID = id
+		if edit != nil {
+			edit(&o)
+		}
+		return order.AppendJSON(nil, &o)
+	}
+	bad = append(bad,
+		badRecord{"non-utf8", "decode", []byte("\xff\xfe{\"order_id\":1}")},
+		badRecord{"null value", "decode", nil},
+		badRecord{"json array", "decode", []byte(`[1,2,3]`)},
+		badRecord{"json string", "decode", []byte(`"an order"`)},
+		// Valid to foodpipe, refused by PostgreSQL: a number jsonb cannot hold.
+		badRecord{"db rejects", "store", bytes.Replace(withID("ORD-20261127-DBREJECT-1", nil),
+			[]byte(`"item_id":`), []byte(`"calories":1e200000,"item_id":`), 1)},
+	)
+	return bad, withID
+}
+
+// producePoisonMix produces 300 valid orders interleaved with the bad
+// records, on one key so they share a partition and batch. It returns the
+// valid orders' ids, and where each bad record landed, by name, as the
+// broker acknowledged it: what its dead letter's source headers must say.
+func producePoisonMix(t *testing.T, p *pipeline, bad []badRecord, withID func(string, func(*order.Order)) []byte) (
+	wantValid map[string]bool, source map[string]*kgo.Record) {
+	t.Helper()
+	var recs []*kgo.Record
+	wantValid = map[string]bool{}
+	for i := range 300 {
+		id := fmt.Sprintf("ORD-20261127-POISON-%d", i)
+		wantValid[id] = true
+		recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00042"), Value: withID(id, nil)})
+		if i < len(bad) {
+			recs = append(recs, &kgo.Record{Topic: p.topic, Key: []byte("CUST-00042"), Value: bad[i].value,
+				Headers: []kgo.RecordHeader{{Key: "test-case", Value: []byte(bad[i].name)}}})
+		}
+	}
+	if len(bad) > 300 {
+		t.Fatalf("%d bad records, the test interleaves at most 300", len(bad))
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(testenv.Brokers(t)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := cl.ProduceSync(t.Context(), recs...)
+	if err := results.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	cl.Close()
+	source = map[string]*kgo.Record{}
+	for _, r := range results {
+		for _, h := range r.Record.Headers {
+			if h.Key == "test-case" {
+				source[string(h.Value)] = r.Record
+			}
+		}
+	}
+	return wantValid, source
+}
+
+// checkPoisonDeadLetter: the dead letter d of the bad record b holds its
+// bytes and key, its class, its own cause as the reason, and headers that
+// name src, where it was read, and when it failed.
+func checkPoisonDeadLetter(t *testing.T, p *pipeline, b badRecord, d testenv.Record, src *kgo.Record) {
+	t.Helper()
+	if !bytes.Equal(d.Value, b.value) || string(d.Key) != "CUST-00042" {
+		t.Errorf("%s: dead letter bytes changed", b.name)
+	}
+	h := d.Headers
+	if h["foodpipe-error-class"] != b.class {
+		t.Errorf("%s: class %q, want %q (error %q)", b.name, h["foodpipe-error-class"], b.class, h["foodpipe-error"])
+	}
+	// The reason is the record's own cause: for what foodpipe refuses,
+	// exactly what the validator says of these bytes; for what
+	// PostgreSQL refuses, the server's SQLSTATE.
+	reason := h["foodpipe-error"]
+	if b.class == "store" {
+		if !strings.Contains(reason, "SQLSTATE 22") {
+			t.Errorf("%s: reason %q, want PostgreSQL's data exception", b.name, reason)
+		}
+	} else {
+		var o order.Order
+		cause := order.DecodeAndValidate(b.value, &o)
+		if cause == nil || reason != cause.Error() || order.ErrorClass(cause) != b.class {
+			t.Errorf("%s: reason %q, the record's cause is %v", b.name, reason, cause)
+		}
+	}
+	// A fixture named after a field (decode-created_at-…) has a reason
+	// that names it.
+	if parts := strings.SplitN(strings.TrimSuffix(b.name, ".json"), "-", 3); len(parts) == 3 && strings.Contains(parts[1], "_") &&
+		!strings.Contains(reason, parts[1]) {
+		t.Errorf("%s: reason %q does not name %s", b.name, reason, parts[1])
+	}
+	if h["foodpipe-source-topic"] != p.topic || h["foodpipe-source-partition"] != fmt.Sprint(src.Partition) ||
+		h["foodpipe-source-offset"] != fmt.Sprint(src.Offset) || h["foodpipe-group"] != p.group {
+		t.Errorf("%s: source headers %v, the record is %s/%d@%d", b.name, h, p.topic, src.Partition, src.Offset)
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, h["foodpipe-source-timestamp"]); err != nil || !ts.Equal(src.Timestamp) {
+		t.Errorf("%s: source timestamp %q, the record's is %v", b.name, h["foodpipe-source-timestamp"], src.Timestamp)
+	}
+	if at, err := time.Parse(time.RFC3339Nano, h["foodpipe-failed-at"]); err != nil || at.Before(src.Timestamp) || time.Since(at) > time.Hour {
+		t.Errorf("%s: failed-at %q is not a time after the record's", b.name, h["foodpipe-failed-at"])
 	}
 }
 
