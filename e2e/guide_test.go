@@ -143,52 +143,12 @@ func TestGuide(t *testing.T) {
 	t.Parallel()
 	brokers := testenv.Brokers(t)
 	base := testenv.DatabaseURL(t)
-	testenv.RequireTestbed(t) // Kafka's command-line tools come from the test bed's jars
-	if _, err := exec.LookPath("psql"); err != nil {
-		t.Fatalf("the guide uses psql: %v", err)
-	}
-	text, err := os.ReadFile("../docs/guide.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	blocks, err := parseGuide(string(text))
-	if err != nil {
-		t.Fatalf("docs/guide.md: %v", err)
-	}
-	if len(blocks) < 10 {
-		t.Fatalf("docs/guide.md has %d executable blocks, want the whole course", len(blocks))
-	}
+	blocks := guideBlocks(t)
 
 	topic, group := testenv.Name(t, "guide"), testenv.Name(t, "guide-group")
-	schema := strings.ReplaceAll(testenv.Name(t, "guide"), "-", "_")
-	mustExec(t, base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
-	t.Cleanup(func() { mustExec(t, base, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
-	// libpq's spelling of a search_path, which both psql and foodpipe (pgx) take.
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	dsn := base + sep + "options=-csearch_path%3D" + schema
-
+	dsn := guideDatabase(t, base)
 	work, bin := t.TempDir(), t.TempDir()
-	if err := os.Symlink(binary, filepath.Join(bin, "foodpipe")); err != nil {
-		t.Fatal(err)
-	}
-	testbed, err := filepath.Abs("../scripts/testbed.sh")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, class := range map[string]string{
-		"kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
-		"kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
-		"kafka-consumer-groups.sh":  "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-		"kafka-get-offsets.sh":      "org.apache.kafka.tools.GetOffsetShell",
-	} {
-		script := fmt.Sprintf("#!/bin/sh\nexec %q kafka-run %s \"$@\"\n", testbed, class)
-		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
+	guideTools(t, bin)
 	env := append(os.Environ(),
 		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"HOME="+work, "XDG_CONFIG_HOME="+work,
@@ -214,22 +174,11 @@ func TestGuide(t *testing.T) {
 		}
 	})
 	for _, b := range blocks {
-		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
-		c := exec.CommandContext(ctx, "bash", "-eo", "pipefail", "-c", toTest.Replace(b.script))
-		c.Dir, c.Env = work, env
-		// Its own process group: what a block starts in the background
-		// (consumers) is killed with it at the end, not before.
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
-		c.WaitDelay = 5 * time.Second
-		var out bytes.Buffer
-		c.Stdout, c.Stderr = &out, &out
-		err := c.Run()
-		if c.Process != nil {
-			groups = append(groups, c.Process.Pid)
+		out, pg, err := runGuideBlock(t, toTest.Replace(b.script), work, env)
+		if pg != 0 {
+			groups = append(groups, pg)
 		}
-		cancel()
-		got := toGuide.Replace(out.String())
+		got := toGuide.Replace(out)
 		if err != nil {
 			t.Fatalf("docs/guide.md:%d: %v\n--- block\n%s\n--- output\n%s", b.line, err, b.script, got)
 		}
@@ -241,6 +190,90 @@ func TestGuide(t *testing.T) {
 		}
 		t.Logf("docs/guide.md:%d: ok\n%s", b.line, got)
 	}
+}
+
+// guideBlocks checks that what the guide uses is at hand and returns the
+// guide's executable blocks: the whole course.
+func guideBlocks(t *testing.T) []guideBlock {
+	t.Helper()
+	testenv.RequireTestbed(t) // Kafka's command-line tools come from the test bed's jars
+	if _, err := exec.LookPath("psql"); err != nil {
+		t.Fatalf("the guide uses psql: %v", err)
+	}
+	text, err := os.ReadFile("../docs/guide.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := parseGuide(string(text))
+	if err != nil {
+		t.Fatalf("docs/guide.md: %v", err)
+	}
+	if len(blocks) < 10 {
+		t.Fatalf("docs/guide.md has %d executable blocks, want the whole course", len(blocks))
+	}
+	return blocks
+}
+
+// guideDatabase makes a schema of the test's own on base, dropped at the
+// end, and returns a URL whose search_path is that schema.
+func guideDatabase(t *testing.T, base string) (dsn string) {
+	t.Helper()
+	schema := strings.ReplaceAll(testenv.Name(t, "guide"), "-", "_")
+	mustExec(t, base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
+	t.Cleanup(func() { mustExec(t, base, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE") })
+	// libpq's spelling of a search_path, which both psql and foodpipe (pgx) take.
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "options=-csearch_path%3D" + schema
+}
+
+// guideTools puts in bin the race-enabled binary as foodpipe and the Kafka
+// tools the guide runs, as wrappers around the test bed's jars.
+func guideTools(t *testing.T, bin string) {
+	t.Helper()
+	if err := os.Symlink(binary, filepath.Join(bin, "foodpipe")); err != nil {
+		t.Fatal(err)
+	}
+	testbed, err := filepath.Abs("../scripts/testbed.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, class := range map[string]string{
+		"kafka-console-consumer.sh": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+		"kafka-console-producer.sh": "org.apache.kafka.tools.ConsoleProducer",
+		"kafka-consumer-groups.sh":  "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+		"kafka-get-offsets.sh":      "org.apache.kafka.tools.GetOffsetShell",
+	} {
+		script := fmt.Sprintf("#!/bin/sh\nexec %q kafka-run %s \"$@\"\n", testbed, class)
+		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// runGuideBlock runs script with bash in work, for two minutes at most,
+// and returns its stdout and stderr together, its process group (0 if it
+// did not start) and the error of the run.
+func runGuideBlock(t *testing.T, script, work string, env []string) (out string, pgid int, err error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	c := exec.CommandContext(ctx, "bash", "-eo", "pipefail", "-c", script)
+	c.Dir, c.Env = work, env
+	// Its own process group: what a block starts in the background
+	// (consumers) is killed with it at the end, not before.
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
+	c.WaitDelay = 5 * time.Second
+	var buf bytes.Buffer
+	c.Stdout, c.Stderr = &buf, &buf
+	err = c.Run()
+	if c.Process != nil {
+		pgid = c.Process.Pid
+	}
+	return buf.String(), pgid, err
 }
 
 func mustExec(t *testing.T, dsn, sql string) { testenv.Exec(t, dsn, sql) }
