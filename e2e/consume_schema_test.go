@@ -38,20 +38,7 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 		t.Fatal(err)
 	}
 	p.produce(2000, "--customers", "20")
-	perCustomer := map[string]int64{}
-	droppedIDs := map[string]bool{}
-	var total int64
-	for _, r := range testenv.Records(t, p.topic) {
-		var o order.Order
-		if err := order.DecodeAndValidate(r.Value, &o); err != nil {
-			t.Fatal(err)
-		}
-		perCustomer[o.CustomerID]++
-		total++
-		if o.CustomerID == "CUST-00001" {
-			droppedIDs[o.OrderID] = true
-		}
-	}
+	perCustomer, droppedIDs, total := ordersByCustomer(t, p)
 	dropped, blocked, second := perCustomer["CUST-00001"], perCustomer["CUST-00002"], perCustomer["CUST-00003"]-1
 	if dropped == 0 || blocked == 0 || second < 1 {
 		t.Fatalf("orders by customer %v: want several of each of the first three", perCustomer)
@@ -76,6 +63,37 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	if rows, ids := p.count(conn), p.distinctIDs(conn); rows != s.Stored || ids != rows {
 		t.Errorf("%d rows (%d ids), the summary says %d stored", rows, ids, s.Stored)
 	}
+	checkDeadLettersByCause(t, p, blocked, second)
+	checkDroppedWarnings(t, c.stderr.String(), droppedIDs, dropped)
+	p.checkStoredAtEnd(conn)
+}
+
+// ordersByCustomer decodes the orders topic on its own: the orders of each
+// customer, the ids of those the trigger drops (CUST-00001's), and the
+// total.
+func ordersByCustomer(t *testing.T, p *pipeline) (perCustomer map[string]int64, droppedIDs map[string]bool, total int64) {
+	t.Helper()
+	perCustomer = map[string]int64{}
+	droppedIDs = map[string]bool{}
+	for _, r := range testenv.Records(t, p.topic) {
+		var o order.Order
+		if err := order.DecodeAndValidate(r.Value, &o); err != nil {
+			t.Fatal(err)
+		}
+		perCustomer[o.CustomerID]++
+		total++
+		if o.CustomerID == "CUST-00001" {
+			droppedIDs[o.OrderID] = true
+		}
+	}
+	return perCustomer, droppedIDs, total
+}
+
+// checkDeadLettersByCause: every dead letter is of class store, refused by
+// the trigger (blocked of them) or by the index (second of them), with
+// PostgreSQL's reason.
+func checkDeadLettersByCause(t *testing.T, p *pipeline, blocked, second int64) {
+	t.Helper()
 	reasons := map[string]int64{}
 	for _, d := range testenv.Records(t, p.topic+".dlq") {
 		switch r := d.Headers["foodpipe-error"]; {
@@ -92,9 +110,14 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	if reasons["trigger"] != blocked || reasons["index"] != second {
 		t.Errorf("dead letters by cause %v, want %d by the trigger, %d by the index", reasons, blocked, second)
 	}
-	// Each warning names the dropped orders (up to ten a batch).
+}
+
+// checkDroppedWarnings: the warnings in the consumer's log count the
+// dropped orders, and each names them (up to ten a batch).
+func checkDroppedWarnings(t *testing.T, stderr string, droppedIDs map[string]bool, dropped int64) {
+	t.Helper()
 	warned := 0
-	for _, l := range strings.Split(c.stderr.String(), "\n") {
+	for _, l := range strings.Split(stderr, "\n") {
 		var line struct {
 			Msg      string   `json:"msg"`
 			Dropped  int      `json:"dropped"`
@@ -116,7 +139,6 @@ CREATE UNIQUE INDEX one_order_for_cust_3 ON orders (customer_id) WHERE customer_
 	if warned != int(dropped) {
 		t.Errorf("warnings count %d dropped orders, want %d", warned, dropped)
 	}
-	p.checkStoredAtEnd(conn)
 }
 
 // TestConsumeRefusesAColumnOfAnotherType: items changed to text used to
